@@ -1,0 +1,15 @@
+"""URL map: pages per app, the API under /api/, language switching."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from otdel.api.main import api
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("api/", api.urls),
+    path("", include("otdel.people.urls")),
+    path("", include("otdel.clients.urls")),
+    path("", include("otdel.ownership.urls")),
+]

@@ -1,0 +1,20 @@
+"""Template context shared by every page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+
+def otdel(request: HttpRequest) -> dict[str, Any]:
+    """Navigation facts for the header: the viewer's role flags and unread notifications."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    from otdel.people.selectors import unread_notification_count
+
+    return {
+        "is_head": user.is_head_of_sales,
+        "unread_notifications": unread_notification_count(user),
+    }
