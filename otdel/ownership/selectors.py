@@ -240,13 +240,12 @@ def owners_usage(viewer: User) -> list[OwnerLoad]:
     )
     from otdel.ownership.services import cap_for
 
+    team_policies = {t: policy_in_force(t) for t in {p.team_id or team_ids[0] for p in people}}
     rows = [
         OwnerLoad(
             user=p,
             owned=counts.get(p.pk, 0),
-            cap=cap_for(
-                p, policy_in_force(p.team_id) if p.team_id else policy_in_force(team_ids[0])
-            ),
+            cap=cap_for(p, team_policies[p.team_id or team_ids[0]]),
             returning_week=returning.get(p.pk, 0),
         )
         for p in people

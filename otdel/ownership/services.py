@@ -279,9 +279,20 @@ def claim(client_id: int, *, actor: User, reason: str = "") -> Client:
             )
         policy = policy_in_force(client.team_id)
         _check_can_take(actor, client.pk, policy, override_cap=False, is_claim=True)
-        _move(
-            client, new_owner=actor, kind=EventKind.CLAIM, actor=actor, reason=reason, policy=policy
-        )
+        try:
+            _move(
+                client,
+                new_owner=actor,
+                kind=EventKind.CLAIM,
+                actor=actor,
+                reason=reason,
+                policy=policy,
+            )
+        except Conflict as err:
+            # Lost the race to another claim: the conditional update found an owner.
+            raise Conflict(
+                _("Someone claimed this client a moment ago."), code="already_owned"
+            ) from err
     return client
 
 
@@ -307,14 +318,12 @@ def release_to_pool(client_id: int, *, actor: User, reason: str) -> Client:
             policy=policy,
         )
     if previous != actor.pk:
-        transaction.on_commit(
-            lambda: notify(
-                [previous],
-                kind="released",
-                client_id=client.pk,
-                text=_("%(actor)s returned %(client)s to the pool: %(reason)s")
-                % {"actor": actor.display_name, "client": client.name, "reason": reason},
-            )
+        notify(
+            [previous],
+            kind="released",
+            client_id=client.pk,
+            text=_("%(actor)s returned %(client)s to the pool: %(reason)s")
+            % {"actor": actor.display_name, "client": client.name, "reason": reason},
         )
     return client
 
@@ -342,14 +351,12 @@ def assign(
             policy=policy,
             details={"override_cap": override_cap} if override_cap else None,
         )
-    transaction.on_commit(
-        lambda: notify(
-            [to_user, previous],
-            kind="assigned",
-            client_id=client.pk,
-            text=_("%(actor)s assigned %(client)s to %(to)s")
-            % {"actor": actor.display_name, "client": client.name, "to": to_user.display_name},
-        )
+    notify(
+        [to_user, previous],
+        kind="assigned",
+        client_id=client.pk,
+        text=_("%(actor)s assigned %(client)s to %(to)s")
+        % {"actor": actor.display_name, "client": client.name, "to": to_user.display_name},
     )
     return client
 
@@ -544,15 +551,13 @@ def request_transfer(client_id: int, *, requester: User, reason: str) -> Transfe
             data={"client": client.pk, "owner": client.owner_id, "reason": reason},
         )
     heads = _heads_of(client)
-    transaction.on_commit(
-        lambda: notify(
-            [client.owner_id, *heads],
-            kind="transfer_requested",
-            client_id=client.pk,
-            url=f"/transfers/{request.pk}/",
-            text=_("%(who)s requests %(client)s: %(reason)s")
-            % {"who": requester.display_name, "client": client.name, "reason": reason},
-        )
+    notify(
+        [client.owner_id, *heads],
+        kind="transfer_requested",
+        client_id=client.pk,
+        url=f"/transfers/{request.pk}/",
+        text=_("%(who)s requests %(client)s: %(reason)s")
+        % {"who": requester.display_name, "client": client.name, "reason": reason},
     )
     return request
 
@@ -627,19 +632,17 @@ def answer_transfer(
             obj=request,
             data={"agree": agree, "comment": comment},
         )
-    transaction.on_commit(
-        lambda: notify(
-            [request.requester_id, *_heads_of(request.client)],
-            kind="transfer_answered",
-            client_id=request.client_id,
-            url=f"/transfers/{request.pk}/",
-            text=(
-                _("%(owner)s agreed to give %(client)s")
-                if agree
-                else _("%(owner)s objects to giving %(client)s")
-            )
-            % {"owner": actor.display_name, "client": request.client.name},
+    notify(
+        [request.requester_id, *_heads_of(request.client)],
+        kind="transfer_answered",
+        client_id=request.client_id,
+        url=f"/transfers/{request.pk}/",
+        text=(
+            _("%(owner)s agreed to give %(client)s")
+            if agree
+            else _("%(owner)s objects to giving %(client)s")
         )
+        % {"owner": actor.display_name, "client": request.client.name},
     )
     return request
 
@@ -675,19 +678,15 @@ def decide_transfer(
             obj=request,
             data={"approve": approve, "comment": comment},
         )
-    transaction.on_commit(
-        lambda: notify(
-            [request.requester_id, request.owner_id],
-            kind="transfer_decided",
-            client_id=request.client_id,
-            url=f"/transfers/{request.pk}/",
-            text=(
-                _("Transfer of %(client)s approved")
-                if approve
-                else _("Transfer of %(client)s denied")
-            )
-            % {"client": request.client.name},
+    notify(
+        [request.requester_id, request.owner_id],
+        kind="transfer_decided",
+        client_id=request.client_id,
+        url=f"/transfers/{request.pk}/",
+        text=(
+            _("Transfer of %(client)s approved") if approve else _("Transfer of %(client)s denied")
         )
+        % {"client": request.client.name},
     )
     return request
 
@@ -755,15 +754,17 @@ def process_transfer_deadlines() -> dict[str, int]:
                     obj=request,
                     data={"auto_approved": owner_idle},
                 )
-                recipients = [request.requester_id, request.owner_id, *_heads_of(client)]
-                transaction.on_commit(
-                    lambda r=recipients, t=text, c=client, q=request: notify(
-                        r,
-                        kind="transfer_deadline",
-                        client_id=c.pk,
-                        url=f"/transfers/{q.pk}/",
-                        text=t % {"client": c.name},
-                    )
+                recipients: list[User | int | None] = [
+                    request.requester_id,
+                    request.owner_id,
+                    *_heads_of(client),
+                ]
+                notify(
+                    recipients,
+                    kind="transfer_deadline",
+                    client_id=client.pk,
+                    url=f"/transfers/{request.pk}/",
+                    text=text % {"client": client.name},
                 )
         except Conflict:
             # Another worker got there first, or the client changed hands: nothing to do.
