@@ -11,5 +11,6 @@ urlpatterns = [
     path("api/", api.urls),
     path("", include("otdel.people.urls")),
     path("", include("otdel.clients.urls")),
+    path("", include("otdel.clients.import_urls")),
     path("", include("otdel.ownership.urls")),
 ]

@@ -42,3 +42,9 @@ def other_manager(team):
     return make_user(
         Role.ACCOUNT_MANAGER, team=team, username="petrova", last_name="Петрова", first_name="Анна"
     )
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2 costs ~0.5 s per user on a loaded 2-core machine; tests need no real hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -184,3 +184,6 @@ class ContactPhone(models.Model):
 
     def __str__(self) -> str:
         return self.e164
+
+
+from otdel.clients.models_import import ImportJob  # noqa: E402,F401

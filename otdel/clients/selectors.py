@@ -10,7 +10,7 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from otdel.activities.models import Activity
 from otdel.clients.models import Client, Contact, ContactPhone
-from otdel.clients.normalize import format_phone
+from otdel.clients.normalize import format_phone, normalize_name
 from otdel.core.errors import NotFound
 from otdel.ownership import policies
 from otdel.ownership.policy import policy_in_force
@@ -43,9 +43,13 @@ def search_clients(
     term = q.strip()
     if term:
         digits = "".join(ch for ch in term if ch.isdigit())
+        # SQLite folds case for Latin letters only; the normalised name is lower-cased Cyrillic.
+        norm = normalize_name(term)
         cond = (
             Q(name__icontains=term) | Q(legal_entities__inn=term) | Q(contacts__email=term.lower())
         )
+        if norm:
+            cond |= Q(normalized_name__contains=norm)
         if len(digits) >= 10:
             phone = "+7" + digits[-10:]
             cond |= Q(pk__in=ContactPhone.objects.filter(e164=phone).values("client_id"))

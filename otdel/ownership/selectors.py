@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from django.db.models import (
 from django.db.models.functions import Greatest, Least, TruncDate
 
 from otdel.clients.models import Client
+from otdel.clients.normalize import normalize_name
 from otdel.core import clock
 from otdel.core.errors import Forbidden
 from otdel.ownership import policies
@@ -28,6 +30,12 @@ from otdel.ownership.policy import PolicyInForce, policy_in_force
 from otdel.people.models import OWNING_ROLES, Team, User
 
 OPEN_TRANSFER = [TransferStatus.AWAITING_OWNER, TransferStatus.AWAITING_DECISION]
+
+
+def _name_matches(term: str) -> Q:
+    """Case-insensitive Cyrillic match on every backend (SQLite folds Latin letters only)."""
+    norm = normalize_name(term)
+    return Q(normalized_name__contains=norm) if norm else Q(pk__in=[])
 
 
 def _due_expression(policy: PolicyInForce) -> ExpressionWrapper:
@@ -69,7 +77,9 @@ def my_base(viewer: User, *, q: str = "", sort: str = "returns") -> QuerySet[Cli
     """The viewer's own clients with when each returns to the pool."""
     qs: QuerySet[Client] = Client.objects.live().filter(owner=viewer)
     if q:
-        qs = qs.filter(Q(name__icontains=q) | Q(legal_entities__inn=q.strip())).distinct()
+        qs = qs.filter(
+            Q(name__icontains=q) | _name_matches(q) | Q(legal_entities__inn=q.strip())
+        ).distinct()
     team_ids = set(qs.values_list("team_id", flat=True).distinct())
     qs = with_returns_at(qs, team_ids)
     order = {
@@ -100,7 +110,9 @@ def pool(
         qs = qs.filter(team_id=team_id)
     if q:
         term = q.strip()
-        qs = qs.filter(Q(name__icontains=term) | Q(legal_entities__inn=term)).distinct()
+        qs = qs.filter(
+            Q(name__icontains=term) | _name_matches(term) | Q(legal_entities__inn=term)
+        ).distinct()
     if region:
         qs = qs.filter(region=region)
     if industry:
@@ -112,6 +124,14 @@ def pool(
         "region": ["region", "name"],
     }.get(sort, ["name"])
     return qs.order_by(*order)
+
+
+def days_until(moment: dt.datetime | None, now: dt.datetime | None = None) -> int | None:
+    """Whole days left, rounded up: "returns in 30 days" right after a claim, "1" on the last."""
+    if moment is None:
+        return None
+    seconds = (moment - (now or clock.now())).total_seconds()
+    return max(math.ceil(seconds / 86400), 0)
 
 
 @dataclass(frozen=True)
@@ -133,7 +153,7 @@ class OwnershipStatus:
     def days_left(self) -> int | None:
         if self.returns_at is None:
             return None
-        return max((self.returns_at - clock.now()).days, 0)
+        return days_until(self.returns_at)
 
 
 def ownership_status(client: Client) -> OwnershipStatus:

@@ -821,3 +821,85 @@ def publish_policy(
             },
         )
     return policy
+
+
+# --- bulk entry (imports) --------------------------------------------------------------------
+
+
+def establish_owners_in_bulk(
+    client_ids_by_owner: dict[int | None, list[int]],
+    *,
+    team_id: int,
+    actor: User,
+    kind: str = EventKind.IMPORT,
+    reason: str = "",
+) -> None:
+    """Record owners of many new clients at once (an import): caps are checked per owner for
+    the whole batch, owners are written with conditional set updates, one ledger row per
+    client. Runs inside the caller's transaction; a refusal aborts the whole batch."""
+    policy = policy_in_force(team_id)
+    now = clock.now()
+    owners = {u.pk: u for u in User.objects.filter(pk__in=[k for k in client_ids_by_owner if k])}
+    events: list[OwnershipEvent] = []
+    for owner_id, ids in client_ids_by_owner.items():
+        if not ids:
+            continue
+        if owner_id is not None:
+            owner = owners[owner_id]
+            _lock_person(owner)
+            if not owner.is_active or not owner.owns_clients:
+                raise Conflict(
+                    _("%(name)s does not keep a personal base.") % {"name": owner.display_name},
+                    code="role_cannot_own",
+                )
+            usage = cap_usage(owner, policy)
+            if usage.owned + len(ids) > usage.cap:
+                raise Conflict(
+                    _("%(name)s would own %(n)s clients, over the cap of %(cap)s.")
+                    % {"name": owner.display_name, "n": usage.owned + len(ids), "cap": usage.cap},
+                    code="over_cap",
+                    owner=owner_id,
+                    owned=usage.owned,
+                    cap=usage.cap,
+                )
+            updated = 0
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                updated += Client.objects.filter(
+                    pk__in=chunk, owner__isnull=True, merged_into__isnull=True
+                ).update(
+                    owner_id=owner_id,
+                    owned_since=now,
+                    protected_until=None,
+                    activity_clock_at=now,
+                    shipment_clock_at=now,
+                    return_warned_at=None,
+                    updated_at=now,
+                )
+            if updated != len(ids):
+                raise Conflict(
+                    _("Someone changed these clients' owners a moment ago."),
+                    code="owner_changed",
+                )
+        events.extend(
+            OwnershipEvent(
+                client_id=client_id,
+                kind=kind,
+                at=now,
+                from_user_id=None,
+                to_user_id=owner_id,
+                actor=actor,
+                reason=reason,
+                policy=policy.record,
+                details={},
+            )
+            for client_id in ids
+        )
+        record(
+            actor=actor,
+            verb=f"ownership.{kind}.bulk",
+            obj_type="people.user" if owner_id else "people.team",
+            obj_id=owner_id or team_id,
+            data={"clients": len(ids), "reason": reason, "policy_version": policy.version},
+        )
+    OwnershipEvent.objects.bulk_create(events, batch_size=1000)

@@ -1,0 +1,1 @@
+"""Import of a client base from CSV and XLSX files: upload → mapping → preview → commit."""
