@@ -37,7 +37,6 @@ from otdel.clients.selectors import client_for
 from otdel.core import clock
 from otdel.core.errors import NotFound
 from otdel.ownership import policies, selectors, services
-from otdel.ownership.models import OwnershipPolicy
 from otdel.ownership.policy import policy_in_force
 from otdel.ownership.policy_document import OwnershipPolicyDocument
 from otdel.people.models import Team, User
@@ -298,11 +297,7 @@ def _policy(me: User, team_id: int) -> PolicyOut:
     if not Team.objects.filter(pk=team_id).exists():
         raise NotFound(_("Team not found."), code="team_not_found")
     in_force = policy_in_force(team_id)
-    versions = (
-        OwnershipPolicy.objects.filter(team_id=team_id)
-        .select_related("approved_by")
-        .order_by("-version")
-    )
+    versions = selectors.policy_versions(me, team_id)
     return PolicyOut(
         team_id=team_id,
         version_in_force=in_force.version,

@@ -49,6 +49,9 @@ class Client(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="owned_clients",
+        # client_owner_name (owner, name) serves every lookup by owner; a second index on the
+        # owner alone would only slow down claims and the sweep.
+        db_index=False,
     )
     owned_since = models.DateTimeField(null=True, blank=True)
     protected_until = models.DateTimeField(null=True, blank=True)

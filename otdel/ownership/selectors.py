@@ -25,7 +25,13 @@ from otdel.clients.normalize import normalize_name
 from otdel.core import clock
 from otdel.core.errors import Forbidden
 from otdel.ownership import policies
-from otdel.ownership.models import EventKind, OwnershipEvent, TransferRequest, TransferStatus
+from otdel.ownership.models import (
+    EventKind,
+    OwnershipEvent,
+    OwnershipPolicy,
+    TransferRequest,
+    TransferStatus,
+)
 from otdel.ownership.policy import PolicyInForce, policy_in_force
 from otdel.people.models import OWNING_ROLES, Team, User
 
@@ -104,8 +110,10 @@ def pool(
     team_id: int | None = None,
     sort: str = "name",
 ) -> QuerySet[Client]:
-    """Clients nobody owns, which anyone who keeps a base may claim."""
+    """Clients nobody owns, which anyone who keeps a base may claim: the viewer's team's pool
+    unless another team is asked for (people without a team see every pool)."""
     qs = Client.objects.in_pool()
+    team_id = team_id or viewer.team_id
     if team_id:
         qs = qs.filter(team_id=team_id)
     if q:
@@ -311,3 +319,12 @@ def pool_flows(viewer: User, *, days: int = 30) -> list[dict[str, Any]]:
         .order_by("day")
     )
     return [dict(r) for r in rows]
+
+
+def policy_versions(viewer: User, team_id: int) -> QuerySet[OwnershipPolicy]:
+    """Every approved version of a team's policy, newest first (everyone may read the rules)."""
+    return (
+        OwnershipPolicy.objects.filter(team_id=team_id)
+        .select_related("approved_by")
+        .order_by("-version")
+    )

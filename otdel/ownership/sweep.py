@@ -130,6 +130,8 @@ def return_due_clients(team: Team, *, now: dt.datetime | None = None) -> SweepRe
 def _return_postgresql(condition: str, params: dict[str, Any]) -> Iterable[tuple[int, int]]:
     sql = f"""
         WITH due AS (
+            -- Locked rows cannot change owner before the UPDATE below; a row another sweep or
+            -- a claim holds is skipped now and caught by the next run.
             SELECT id, owner_id, activity_clock_at <= %(idle_cutoff)s AS idle
             FROM {CLIENTS} WHERE {condition}
             FOR UPDATE SKIP LOCKED
@@ -137,7 +139,7 @@ def _return_postgresql(condition: str, params: dict[str, Any]) -> Iterable[tuple
             UPDATE {CLIENTS} c SET owner_id = NULL, owned_since = NULL, protected_until = NULL,
                 activity_clock_at = NULL, shipment_clock_at = NULL, return_warned_at = NULL,
                 released_at = %(now)s, updated_at = %(now)s
-            FROM due WHERE c.id = due.id AND c.owner_id = due.owner_id
+            FROM due WHERE c.id = due.id
             RETURNING c.id, due.owner_id AS from_user_id, due.idle
         ), ev AS (
             INSERT INTO {EVENTS} (client_id, kind, at, from_user_id, to_user_id, actor_id,

@@ -27,7 +27,7 @@ from otdel.core import clock
 from otdel.core.errors import DomainError
 from otdel.ownership import policies, selectors, services
 from otdel.ownership.forms import PolicyForm
-from otdel.ownership.models import OwnershipPolicy, TransferRequest, TransferStatus
+from otdel.ownership.models import TransferRequest, TransferStatus
 from otdel.ownership.policy import policy_in_force
 from otdel.people.models import Team, User
 
@@ -478,7 +478,7 @@ def policy(request: HttpRequest) -> HttpResponse:
     else:
         form = PolicyForm(initial=PolicyForm.initial_from(in_force.doc))
     # Versions are read-only history; listed newest first.
-    versions = OwnershipPolicy.objects.filter(team=team).select_related("approved_by")
+    versions = selectors.policy_versions(user, team.pk)
     return render(
         request,
         "ownership/policy.html",
@@ -487,7 +487,7 @@ def policy(request: HttpRequest) -> HttpResponse:
             "team": team,
             "teams": teams,
             "in_force": in_force,
-            "versions": versions.order_by("-version"),
+            "versions": versions,
             "now": clock.now(),
         },
     )
