@@ -108,6 +108,25 @@ def assign_client(request: HttpRequest, client_id: int, payload: AssignIn) -> Ow
     return _status(request, client_id)
 
 
+class CapIn(Schema):
+    cap: int | None = Field(
+        None, ge=0, le=100_000, description="His own cap; null: the policy's cap for his role"
+    )
+
+
+class PersonCapOut(Schema):
+    user_id: int
+    personal_cap: int | None
+    usage: CapOut
+
+
+@router.post("/people/{user_id}/cap", response={200: PersonCapOut, **WRITE_ERRORS})
+def set_personal_cap(request: HttpRequest, user_id: int, payload: CapIn) -> PersonCapOut:
+    """The head of sales sets one person's own cap (lowering it takes no client away)."""
+    person = services.set_personal_cap(user_id, cap=payload.cap, actor=viewer(request))
+    return PersonCapOut(user_id=person.pk, personal_cap=person.client_cap, usage=cap_out(person))
+
+
 # --- my base and the pool -------------------------------------------------------------------
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.db.models import Q
+from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from otdel.clients.models import Client, Contact, ContactPhone, LegalEntity
@@ -136,3 +137,59 @@ def candidate_for(client: Client) -> Candidate:
         emails=[e for e in client.contacts.values_list("email", flat=True) if e],
         website=client.website,
     )
+
+
+@dataclass
+class DuplicateGroup:
+    """Several live clients sharing one ИНН, phone, e-mail, web domain or normalised name."""
+
+    reason: str
+    value: str
+    clients: list[Client]
+
+    @property
+    def reason_label(self) -> str:
+        return str(REASON_LABELS[self.reason])
+
+    @property
+    def strong(self) -> bool:
+        return self.reason in {"inn", "phone", "email"}
+
+
+def duplicate_groups(*, limit: int = 100) -> list[DuplicateGroup]:
+    """The base's possible duplicates, strongest reasons first: one set-based GROUP BY per
+    reason (values shared by more than one live client), then one query for those clients."""
+    on_live = Q(client__merged_into__isnull=True)
+    sources: list[tuple[str, QuerySet[Any], str, str]] = [
+        ("inn", LegalEntity.objects.filter(on_live), "inn", "client_id"),
+        ("phone", ContactPhone.objects.filter(on_live), "e164", "client_id"),
+        ("email", Contact.objects.filter(on_live).exclude(email=""), "email", "client_id"),
+        ("domain", Client.objects.live().exclude(web_domain=""), "web_domain", "id"),
+        ("name", Client.objects.live().exclude(normalized_name=""), "normalized_name", "id"),
+    ]
+    found: list[tuple[str, str, int]] = []
+    groups_left = limit
+    for reason, qs, key, client_key in sources:
+        if groups_left <= 0:
+            break
+        shared = list(
+            qs.values(key)
+            .annotate(n=Count(client_key, distinct=True))
+            .filter(n__gt=1)
+            .order_by(key)
+            .values_list(key, flat=True)[:groups_left]
+        )
+        groups_left -= len(shared)
+        found.extend(
+            (reason, value, client_id)
+            for value, client_id in qs.filter(**{f"{key}__in": shared})
+            .values_list(key, client_key)
+            .distinct()
+        )
+    clients = Client.objects.select_related("owner").in_bulk({c for _, _, c in found})
+    groups: dict[tuple[str, str], DuplicateGroup] = {}
+    for reason, value, client_id in found:
+        group = groups.setdefault((reason, value), DuplicateGroup(reason, value, []))
+        if clients[client_id] not in group.clients:
+            group.clients.append(clients[client_id])
+    return [g for g in groups.values() if len(g.clients) > 1]

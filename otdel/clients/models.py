@@ -23,12 +23,16 @@ class Client(models.Model):
     """
 
     name = models.CharField(_("name"), max_length=300)
-    normalized_name = models.CharField(max_length=300, db_index=True, editable=False)
+    normalized_name = models.CharField(max_length=300, editable=False)
     team = models.ForeignKey(
-        "people.Team", verbose_name=_("team"), on_delete=models.PROTECT, related_name="clients"
+        "people.Team",
+        verbose_name=_("team"),
+        on_delete=models.PROTECT,
+        related_name="clients",
+        db_index=False,
     )
     website = models.CharField(_("web site"), max_length=300, blank=True)
-    web_domain = models.CharField(max_length=255, blank=True, db_index=True, editable=False)
+    web_domain = models.CharField(max_length=255, blank=True, editable=False)
     region = models.CharField(_("region"), max_length=120, blank=True)
     industry = models.CharField(_("industry"), max_length=120, blank=True)
     notes = models.TextField(_("notes"), blank=True)
@@ -50,7 +54,7 @@ class Client(models.Model):
         on_delete=models.PROTECT,
         related_name="owned_clients",
         # client_owner_name (owner, name) serves every lookup by owner; a second index on the
-        # owner alone would only slow down claims and the sweep.
+        # owner alone would only slow down claims and the sweep.,
         db_index=False,
     )
     owned_since = models.DateTimeField(null=True, blank=True)
@@ -61,10 +65,15 @@ class Client(models.Model):
     shipment_clock_at = models.DateTimeField(null=True, blank=True)
     last_shipment_at = models.DateTimeField(null=True, blank=True)
     return_warned_at = models.DateTimeField(null=True, blank=True)
-    released_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    released_at = models.DateTimeField(null=True, blank=True)
 
     merged_into = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_clients"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_clients",
+        db_index=False,
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -72,6 +81,7 @@ class Client(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
@@ -83,7 +93,22 @@ class Client(models.Model):
         verbose_name_plural = _("clients")
         ordering = ["name"]
         indexes = [
+            # Every index on this table is written by each claim, release and sweep, so there
+            # are only the ones a page or a rule needs; equality lookups use plain b-trees
+            # (no LIKE pattern twins), and rare lookups get partial indexes.
             models.Index(fields=["owner", "name"], name="client_owner_name"),
+            models.Index(fields=["normalized_name"], name="client_normalized_name"),
+            models.Index(fields=["web_domain"], name="client_web_domain"),
+            models.Index(
+                fields=["merged_into"],
+                name="client_merged_into",
+                condition=models.Q(merged_into__isnull=False),
+            ),
+            models.Index(
+                fields=["team", "released_at"],
+                name="client_pool_released",
+                condition=models.Q(owner__isnull=True, merged_into__isnull=True),
+            ),
             models.Index(
                 fields=["team", "activity_clock_at"],
                 name="client_team_actclock",

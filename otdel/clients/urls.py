@@ -9,6 +9,7 @@ app_name = "clients"
 urlpatterns = [
     path("clients/", views.search, name="search"),
     path("clients/new/", views.create, name="create"),
+    path("clients/duplicates/", views.duplicate_queue, name="duplicate_queue"),
     path("clients/<int:client_id>/", views.detail, name="detail"),
     path("clients/<int:client_id>/edit/", views.edit, name="edit"),
     path("clients/<int:client_id>/activities/", views.add_activity, name="add_activity"),

@@ -340,6 +340,17 @@ def duplicates(request: HttpRequest, client_id: int) -> HttpResponse:
     )
 
 
+@login_required
+def duplicate_queue(request: HttpRequest) -> HttpResponse:
+    """The base's possible duplicates, for those who merge them (head of sales, database
+    operator); others get 404."""
+    viewer = _viewer(request)
+    if not policies.may_merge_anything(viewer):
+        raise Http404
+    groups = dedup.duplicate_groups(limit=100)
+    return render(request, "clients/duplicate_queue.html", {"groups": groups})
+
+
 def _merge_side(client: Client) -> dict[str, Any]:
     return {
         "client": client,

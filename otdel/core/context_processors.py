@@ -12,9 +12,12 @@ def otdel(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
+    from otdel.ownership.policies import may_import, may_merge_anything
     from otdel.people.selectors import unread_notification_count
 
     return {
         "is_head": user.is_head_of_sales,
+        "works_on_base": may_merge_anything(user),
+        "may_import": may_import(user),
         "unread_notifications": unread_notification_count(user),
     }

@@ -56,25 +56,47 @@ class OwnershipEvent(models.Model):
     """The ownership ledger: one append-only row per change, with actor, reason and policy."""
 
     client = models.ForeignKey(
-        "clients.Client", on_delete=models.PROTECT, related_name="ownership_events"
+        "clients.Client",
+        on_delete=models.PROTECT,
+        related_name="ownership_events",
+        db_index=False,
     )
     kind = models.CharField(max_length=16, choices=EventKind.choices)
     at = models.DateTimeField()
     from_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     to_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     reason = models.CharField(max_length=500, blank=True)
-    policy = models.ForeignKey(OwnershipPolicy, null=True, blank=True, on_delete=models.PROTECT)
+    policy = models.ForeignKey(
+        OwnershipPolicy, null=True, blank=True, on_delete=models.PROTECT, db_index=False
+    )
     details = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-at", "-id"]
+        # The composite indexes serve every lookup by client, loser, receiver and kind; the
+        # foreign keys get no index of their own (each would be written by every sweep row).
         indexes = [
             models.Index(fields=["client", "at"], name="ownev_client_at"),
             models.Index(fields=["from_user", "client", "at"], name="ownev_from_client_at"),

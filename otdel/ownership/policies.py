@@ -95,6 +95,16 @@ def can_merge(user: User, client: Client) -> bool:
     )
 
 
+def may_merge_anything(user: User) -> bool:
+    """Who works on the base's duplicates at all: heads of sales and database operators."""
+    return user.is_authenticated and (user.is_head_of_sales or user.role == Role.DB_OPERATOR)
+
+
+def may_import(user: User) -> bool:
+    """Who loads client bases from files: heads of sales and database operators."""
+    return may_merge_anything(user)
+
+
 def can_see_contact_details(user: User, client: Client, *, mask_pool_contacts: bool) -> bool:
     """Pool contacts may be masked until claimed (a policy switch)."""
     if client.owner_id is not None or not mask_pool_contacts:

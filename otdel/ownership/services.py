@@ -903,3 +903,27 @@ def establish_owners_in_bulk(
             data={"clients": len(ids), "reason": reason, "policy_version": policy.version},
         )
     OwnershipEvent.objects.bulk_create(events, batch_size=1000)
+
+
+# --- personal caps ---------------------------------------------------------------------------
+
+
+def set_personal_cap(user_id: int, *, cap: int | None, actor: User) -> User:
+    """The head of sales gives one person a cap of his own (None: back to the policy's cap for
+    the role). Lowering it below what he owns takes nothing away: he just cannot claim more."""
+    if cap is not None and not 0 <= cap <= 100_000:
+        raise Invalid(_("A cap is a whole number from 0 to 100000."), code="bad_cap")
+    with transaction.atomic():
+        person = User.objects.filter(pk=user_id, is_active=True).first()
+        if person is None or not policies.manages_team(actor, person.team_id):
+            raise NotFound(_("Person not found."), code="person_not_found")
+        previous = person.client_cap
+        User.objects.filter(pk=person.pk).update(client_cap=cap)
+        person.client_cap = cap
+        record(
+            actor=actor,
+            verb="people.cap_set",
+            obj=person,
+            data={"from": previous, "to": cap},
+        )
+    return person

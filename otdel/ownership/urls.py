@@ -25,4 +25,5 @@ urlpatterns = [
     path("transfers/<int:transfer_id>/cancel/", views.transfer_cancel, name="transfer_cancel"),
     path("head/", views.head_dashboard, name="head_dashboard"),
     path("head/policy/", views.policy, name="policy"),
+    path("head/people/<int:user_id>/cap/", views.set_cap, name="set_cap"),
 ]

@@ -428,6 +428,23 @@ def head_dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
+@login_required
+@require_POST
+def set_cap(request: HttpRequest, user_id: int) -> HttpResponse:
+    """The head of sales sets (or clears, with an empty value) one person's own cap."""
+    user: User = request.user  # type: ignore[assignment]
+    raw = request.POST.get("cap", "").strip()
+    if raw and not raw.isdigit():
+        messages.error(request, _("A cap is a whole number from 0 to 100000."))
+        return _back(request, reverse("ownership:head_dashboard"))
+    return _act(
+        request,
+        lambda: services.set_personal_cap(user_id, cap=int(raw) if raw else None, actor=user),
+        _("The cap is saved."),
+        reverse("ownership:head_dashboard"),
+    )
+
+
 def _policy_team(request: HttpRequest, user: User) -> tuple[Team, list[Team]]:
     """The team whose policy is edited: the head's own, or one chosen by a director."""
     teams = [t for t in Team.objects.order_by("name") if policies.can_edit_policy(user, t.pk)]

@@ -145,3 +145,18 @@ def test_policy_versions_are_listed_and_published(head, manager, team, api_as, f
     seen_by_manager = api_as(manager).get(f"/api/teams/{team.pk}/ownership-policy").data
     assert seen_by_manager["can_edit"] is False and seen_by_manager["version_in_force"] == 1
     assert api.get("/api/teams/987654/ownership-policy").status_code == 404
+
+
+def test_head_sets_personal_cap_through_the_api_and_a_manager_cannot(
+    api_as, head, manager, other_manager
+):
+    denied = api_as(other_manager).post(f"/api/people/{manager.pk}/cap", {"cap": 999})
+    assert denied.status_code == 404
+    manager.refresh_from_db()
+    assert manager.client_cap is None
+    ok = api_as(head).post(f"/api/people/{manager.pk}/cap", {"cap": 3})
+    assert ok.status_code == 200 and ok.json()["usage"]["cap"] == 3
+    bad = api_as(head).post(f"/api/people/{manager.pk}/cap", {"cap": -1})
+    assert bad.status_code == 422
+    manager.refresh_from_db()
+    assert manager.client_cap == 3

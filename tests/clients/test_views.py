@@ -280,3 +280,27 @@ def test_card_in_english_after_switching_language(manager, owned):
     http.post("/i18n/setlang/", {"language": "en", "next": "/"})
     html = http.get(f"/clients/{owned.pk}/").content.decode()
     assert "Contacts" in html and "Legal entities" in html and "History" in html
+
+
+def test_duplicate_queue_lists_clients_sharing_an_inn_for_the_head_only(
+    head, manager, other_manager
+):
+    inn = valid_inn(4242)
+    a = make_client(head, owner=manager, name="ООО Первый", inn=inn)
+    b = make_client(head, owner=other_manager, name="ООО Второй", inn=inn)
+    make_client(head, name="ООО Одинокий")
+    assert signed_in(manager).get("/clients/duplicates/").status_code == 404
+    page = signed_in(head).get("/clients/duplicates/").content.decode()
+    assert "ООО Первый" in page and "ООО Второй" in page and "ООО Одинокий" not in page
+    assert f"/clients/{a.pk}/merge/{b.pk}/" in page or f"/clients/{b.pk}/merge/{a.pk}/" in page
+
+
+def test_merged_clients_leave_the_duplicate_queue(head, manager):
+    from otdel.clients.services import merge_clients
+
+    inn = valid_inn(4343)
+    a = make_client(head, name="ООО Альфа-1", inn=inn)
+    b = make_client(head, name="ООО Альфа-2", inn=inn)
+    merge_clients(a.pk, b.pk, actor=head)
+    page = signed_in(head).get("/clients/duplicates/").content.decode()
+    assert "ООО Альфа-2" not in page

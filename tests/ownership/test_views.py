@@ -396,3 +396,22 @@ def test_a_manager_cannot_publish_a_policy(browser_as, manager, team, frozen_clo
 def test_every_policy_field_description_is_marked_for_translation():
     descriptions = {f.description for f in OwnershipPolicyDocument.model_fields.values()}
     assert descriptions == set(DESCRIPTION_MSGIDS)
+
+
+def test_head_sets_a_personal_cap_and_a_manager_cannot(browser_as, head, manager, other_manager):
+    from otdel.audit.models import AuditEvent
+
+    url = reverse("ownership:set_cap", args=[manager.pk])
+    browser_as(other_manager).post(url, {"cap": "500"})
+    manager.refresh_from_db()
+    assert manager.client_cap is None
+    browser_as(head).post(url, {"cap": "5"})
+    manager.refresh_from_db()
+    assert manager.client_cap == 5
+    assert AuditEvent.objects.filter(verb="people.cap_set", object_id=manager.pk).exists()
+    browser_as(head).post(url, {"cap": "много"})
+    manager.refresh_from_db()
+    assert manager.client_cap == 5
+    browser_as(head).post(url, {"cap": ""})
+    manager.refresh_from_db()
+    assert manager.client_cap is None

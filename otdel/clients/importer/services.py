@@ -23,8 +23,9 @@ from otdel.clients.importer.preview import CHUNK, Analyzer, Report, chunked
 from otdel.clients.models_import import ImportJob, ImportStatus, OwnerMode
 from otdel.core import clock
 from otdel.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from otdel.ownership import policies
 from otdel.ownership.policies import manages_team
-from otdel.people.models import Role, Team, User
+from otdel.people.models import Team, User
 
 log = logging.getLogger(__name__)
 PROGRESS_TTL = 24 * 3600
@@ -32,11 +33,7 @@ PROGRESS_TTL = 24 * 3600
 
 def can_import(user: User) -> bool:
     """The head of sales (director, admin) and database operators load client bases."""
-    return bool(
-        user.is_authenticated
-        and user.is_active
-        and (user.is_head_of_sales or user.role == Role.DB_OPERATOR)
-    )
+    return user.is_active and policies.may_import(user)
 
 
 def can_view_job(user: User, job: ImportJob) -> bool:
