@@ -117,7 +117,8 @@ def start_import(
     owner_mode: Form[str] = "pool",
     mapping: Form[str] = "",
 ) -> Status[ImportOut]:
-    """Upload a CSV/XLSX file and check it: row errors, duplicates, owners and caps.
+    """Upload a CSV/XLSX file; every row is then checked in the background (row errors,
+    duplicates, owners and caps): poll `GET /api/imports/{id}` until `status` is `previewed`.
 
     `owner_mode`: `pool` or `column`; `mapping`: a JSON list with a field per column (empty:
     guessed from the headers). Nothing is written to the client base yet.
@@ -125,7 +126,7 @@ def start_import(
     me = viewer(request)
     job = importer.start_import(file, actor=me)
     job = importer.set_mapping(job, _mapping(mapping, job), owner_mode)
-    job = importer.build_preview(job)
+    job = importer.request_preview(job)
     return Status(201, import_out(job))
 
 

@@ -12,4 +12,5 @@ urlpatterns = [
     path("import/<int:job_id>/preview/", views.preview, name="preview"),
     path("import/<int:job_id>/", views.status, name="status"),
     path("import/<int:job_id>/progress/", views.progress, name="progress"),
+    path("import/<int:job_id>/checking/", views.checking, name="checking"),
 ]

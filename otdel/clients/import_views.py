@@ -27,7 +27,7 @@ def _job(request: HttpRequest, job_id: int) -> ImportJob:
 def _next_page(job: ImportJob) -> str:
     if job.status in (ImportStatus.UPLOADED, ImportStatus.MAPPED):
         return reverse("clients_import:mapping", args=[job.pk])
-    if job.status == ImportStatus.PREVIEWED:
+    if job.status in (ImportStatus.CHECKING, ImportStatus.PREVIEWED):
         return reverse("clients_import:preview", args=[job.pk])
     return reverse("clients_import:status", args=[job.pk])
 
@@ -61,6 +61,8 @@ def mapping(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _job(request, job_id)
     if job.status not in (ImportStatus.UPLOADED, ImportStatus.MAPPED, ImportStatus.PREVIEWED):
         return redirect(_next_page(job))
+    if request.method == "GET" and job.failure and job.status == ImportStatus.MAPPED:
+        messages.error(request, job.failure)
     chosen = list(job.mapping)
     owner_mode = job.owner_mode
     if request.method == "POST":
@@ -68,7 +70,7 @@ def mapping(request: HttpRequest, job_id: int) -> HttpResponse:
         owner_mode = request.POST.get("owner_mode", OwnerMode.POOL)
         try:
             services.set_mapping(job, chosen, owner_mode)
-            services.build_preview(job)
+            services.request_preview(job)
         except DomainError as err:
             messages.error(request, err.message)
         else:
@@ -96,6 +98,12 @@ def mapping(request: HttpRequest, job_id: int) -> HttpResponse:
 def preview(request: HttpRequest, job_id: int) -> HttpResponse:
     """What the import will do: counts, row errors, duplicates, warnings; then import."""
     job = _job(request, job_id)
+    if job.status == ImportStatus.CHECKING:
+        return render(
+            request,
+            "clients/import_checking.html",
+            {"job": job, "progress": services.progress_of(job)},
+        )
     if job.status != ImportStatus.PREVIEWED:
         return redirect(_next_page(job))
     if request.method == "POST":
@@ -139,5 +147,19 @@ def progress(request: HttpRequest, job_id: int) -> HttpResponse:
         {"job": job, "progress": services.progress_of(job)},
     )
     if job.is_finished and request.headers.get("HX-Request"):
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@login_required
+def checking(request: HttpRequest, job_id: int) -> HttpResponse:
+    """Rows checked so far; once the check ends, htmx reloads the preview page."""
+    job = _job(request, job_id)
+    response = render(
+        request,
+        "clients/_import_checking.html",
+        {"job": job, "progress": services.progress_of(job)},
+    )
+    if job.status != ImportStatus.CHECKING and request.headers.get("HX-Request"):
         response["HX-Refresh"] = "true"
     return response

@@ -12,6 +12,7 @@ class ImportStatus(models.TextChoices):
 
     UPLOADED = "uploaded", _("uploaded")
     MAPPED = "mapped", _("columns mapped")
+    CHECKING = "checking", _("checking the rows")
     PREVIEWED = "previewed", _("checked")
     QUEUED = "queued", _("queued")
     RUNNING = "running", _("importing")

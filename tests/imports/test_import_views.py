@@ -73,3 +73,37 @@ def test_manager_cannot_open_the_import_or_someone_elses_job(client, head, manag
     assert client.get(reverse("clients_import:start")).status_code == 403
     job_page = reverse("clients_import:status", args=[999])
     assert client.get(job_page).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)  # the worker closes connections between tasks
+def test_rows_are_checked_by_the_worker_while_the_page_waits(client, head):
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    client.force_login(head)
+    with override_settings(TASKS={"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}):
+        client.post(reverse("clients_import:start"), {"file": upload(csv_bytes(_rows(4)))})
+        job = ImportJob.objects.get()
+        form = {f"col_{i}": f for i, f in enumerate(job.mapping)} | {"owner_mode": "pool"}
+        client.post(reverse("clients_import:mapping", args=[job.pk]), form)
+        job.refresh_from_db()
+        assert job.status == ImportStatus.CHECKING
+        waiting = client.get(reverse("clients_import:preview", args=[job.pk]))
+        assert b'data-testid="rows-checked"' in waiting.content
+        fragment = client.get(
+            reverse("clients_import:checking", args=[job.pk]), HTTP_HX_REQUEST="true"
+        )
+        assert "HX-Refresh" not in fragment
+        call_command("db_worker", batch=True, no_startup_delay=True, interval=0.01, verbosity=0)
+        job.refresh_from_db()
+        assert job.status == ImportStatus.PREVIEWED and job.valid_rows == 4
+        fragment = client.get(
+            reverse("clients_import:checking", args=[job.pk]), HTTP_HX_REQUEST="true"
+        )
+        assert fragment["HX-Refresh"] == "true"
+        assert (
+            "ООО Альфа 3"
+            in client.get(reverse("clients_import:preview", args=[job.pk])).content.decode()
+        )
+    # Checking wrote nothing to the base.
+    assert Client.objects.count() == 0

@@ -175,17 +175,58 @@ def _store_report(job: ImportJob, report: Report) -> None:
 
 def build_preview(job: ImportJob) -> ImportJob:
     """Check every row without writing anything: errors, duplicates, owners, caps."""
-    if job.status not in (ImportStatus.MAPPED, ImportStatus.PREVIEWED):
+    if job.status not in (ImportStatus.MAPPED, ImportStatus.CHECKING, ImportStatus.PREVIEWED):
         raise Conflict(_("Map the columns first."), code="import_not_mapped")
+    key = progress_key(job.pk)
     with parse.open_table(_path(job), _fmt(job), job.original_name) as table:
         analyzer = _analyzer(job, table.headers)
         for batch in chunked(table.rows, CHUNK):
             analyzer.check(batch)
+            cache.set(key, {"processed": analyzer.report.total, "total": 0}, PROGRESS_TTL)
     _store_report(job, analyzer.report)
     job.status = ImportStatus.PREVIEWED
+    job.failure = ""
     job.updated_at = clock.now()
     job.save()
+    cache.delete(key)
     return job
+
+
+def request_preview(job: ImportJob) -> ImportJob:
+    """Queue the check of every row: it runs in the background worker, because a file of a few
+    hundred thousand rows takes minutes, longer than a web request should."""
+    queued = ImportJob.objects.filter(
+        pk=job.pk, status__in=[ImportStatus.MAPPED, ImportStatus.PREVIEWED]
+    ).update(status=ImportStatus.CHECKING, failure="", updated_at=clock.now())
+    if not queued:
+        raise Conflict(_("Map the columns first."), code="import_not_mapped")
+    cache.set(progress_key(job.pk), {"processed": 0, "total": 0}, PROGRESS_TTL)
+    from otdel.clients.importer.tasks import run_preview_task
+
+    run_preview_task.enqueue(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def run_preview(job_id: int) -> dict[str, Any]:
+    """The worker's side of request_preview; a job no longer being checked is left alone."""
+    job = (
+        ImportJob.objects.select_related("team")
+        .filter(pk=job_id, status=ImportStatus.CHECKING)
+        .first()
+    )
+    if job is None:
+        return {"skipped": True}
+    try:
+        build_preview(job)
+    except DomainError as err:
+        # Back to the mapping step, with the reason shown there.
+        ImportJob.objects.filter(pk=job.pk, status=ImportStatus.CHECKING).update(
+            status=ImportStatus.MAPPED, failure=err.message, updated_at=clock.now()
+        )
+        cache.delete(progress_key(job.pk))
+        return {"failed": err.message}
+    return {"rows": job.total_rows, "errors": job.error_rows}
 
 
 def commit_import(job: ImportJob, *, actor: User, skip_invalid: bool = False) -> ImportJob:
@@ -227,6 +268,9 @@ def progress_key(job_id: int) -> str:
 def progress_of(job: ImportJob) -> dict[str, Any]:
     """Rows processed so far: from the cache while the import's transaction is open."""
     total = job.total_rows or 0
+    if job.status == ImportStatus.CHECKING:
+        processed = int((cache.get(progress_key(job.pk)) or {}).get("processed", 0))
+        return {"processed": processed, "total": 0, "percent": 0}
     if job.status == ImportStatus.DONE:
         processed = total
     elif job.status == ImportStatus.RUNNING:
