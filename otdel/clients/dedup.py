@@ -141,19 +141,20 @@ def candidate_for(client: Client) -> Candidate:
 
 @dataclass
 class DuplicateGroup:
-    """Several live clients sharing one ИНН, phone, e-mail, web domain or normalised name."""
+    """Several live clients sharing ИНН, phones, e-mails, web domains or names (each shared
+    value is one of the group's reasons)."""
 
-    reason: str
-    value: str
     clients: list[Client]
+    reasons: list[tuple[str, str]] = field(default_factory=list)
 
     @property
-    def reason_label(self) -> str:
-        return str(REASON_LABELS[self.reason])
+    def labelled_reasons(self) -> list[tuple[str, str, bool]]:
+        """(label, shared value, strong?) for each reason."""
+        return [(str(REASON_LABELS[r]), v, r in {"inn", "phone", "email"}) for r, v in self.reasons]
 
     @property
     def strong(self) -> bool:
-        return self.reason in {"inn", "phone", "email"}
+        return any(r in {"inn", "phone", "email"} for r, _ in self.reasons)
 
 
 def duplicate_groups(*, limit: int = 100) -> list[DuplicateGroup]:
@@ -187,9 +188,17 @@ def duplicate_groups(*, limit: int = 100) -> list[DuplicateGroup]:
             .distinct()
         )
     clients = Client.objects.select_related("owner").in_bulk({c for _, _, c in found})
-    groups: dict[tuple[str, str], DuplicateGroup] = {}
+    by_value: dict[tuple[str, str], set[int]] = {}
     for reason, value, client_id in found:
-        group = groups.setdefault((reason, value), DuplicateGroup(reason, value, []))
-        if clients[client_id] not in group.clients:
-            group.clients.append(clients[client_id])
-    return [g for g in groups.values() if len(g.clients) > 1]
+        by_value.setdefault((reason, value), set()).add(client_id)
+    # The same clients sharing a phone and a name are one group with two reasons.
+    groups: dict[frozenset[int], DuplicateGroup] = {}
+    for (reason, value), ids in by_value.items():
+        if len(ids) < 2:
+            continue
+        members = frozenset(ids)
+        group = groups.setdefault(
+            members, DuplicateGroup(clients=sorted((clients[i] for i in ids), key=lambda c: c.pk))
+        )
+        group.reasons.append((reason, value))
+    return sorted(groups.values(), key=lambda g: (not g.strong, -len(g.reasons)))

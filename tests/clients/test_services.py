@@ -130,3 +130,16 @@ def test_merged_client_cannot_be_claimed(head, manager):
     with pytest.raises(Exception) as err:
         ownership.claim(b.pk, actor=manager)
     assert getattr(err.value, "code", "") == "client_not_found"
+
+
+def test_duplicate_groups_join_reasons_for_the_same_clients(head, manager, other_manager):
+    from otdel.clients.dedup import duplicate_groups
+
+    a = make_client(head, owner=manager, name="ООО Стройпласт", phones=["+74957770011"])
+    b = make_client(head, owner=other_manager, name="ТД Стройпласт", phones=["+74957770011"])
+    make_client(head, name="ООО Другое")
+    groups = duplicate_groups()
+    assert len(groups) == 1
+    assert {c.pk for c in groups[0].clients} == {a.pk, b.pk}
+    assert {r for r, _ in groups[0].reasons} == {"phone", "name"}
+    assert groups[0].strong
