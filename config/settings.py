@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "otdel.clients",
     "otdel.ownership",
     "otdel.activities",
+    "otdel.telephony",
     "otdel.analytics",
     "otdel.api",
     "otdel.demo",

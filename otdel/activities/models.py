@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from otdel.core.versioned import PolicyVersion
+
 
 class ActivityKind(models.TextChoices):
     CALL = "call", _("call")
@@ -64,3 +66,120 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d}"
+
+
+class CallDirection(models.TextChoices):
+    """Who started the call, as the phone system saw it (never as a person typed it)."""
+
+    OUTBOUND = "out", _("outbound")
+    INBOUND = "in", _("inbound")
+    INTERNAL = "internal", _("internal")
+
+
+class CallDisposition(models.TextChoices):
+    """How the call ended."""
+
+    ANSWERED = "answered", _("answered")
+    BUSY = "busy", _("busy")
+    NO_ANSWER = "no_answer", _("no answer")
+    FAILED = "failed", _("failed")
+    ABANDONED = "abandoned", _("abandoned by the caller")
+
+
+class Call(models.Model):
+    """A call as the phone system reported it: an append-only fact, unique by
+    (source, external_id), so a re-sent record changes nothing. Manual calls are self-reported.
+    The verdict (effective or not, and why) is written by the effective-call policy."""
+
+    source = models.CharField(max_length=64)
+    external_id = models.CharField(max_length=128)
+    started_at = models.DateTimeField(_("started"))
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    direction = models.CharField(_("direction"), max_length=8, choices=CallDirection.choices)
+    disposition = models.CharField(_("result"), max_length=12, choices=CallDisposition.choices)
+    talk_seconds = models.PositiveIntegerField(_("talk time, s"), default=0)
+    ring_seconds = models.PositiveIntegerField(default=0)
+    # Our side: the extension or SIP account, and the person it belongs to.
+    account = models.CharField(max_length=64, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="calls",
+        db_index=False,
+    )
+    # Their side: the number as the PBX had it, normalised to E.164 for matching.
+    their_number = models.CharField(max_length=64, blank=True)
+    their_e164 = models.CharField(max_length=20, blank=True)
+    contact = models.ForeignKey(
+        "clients.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
+    )
+    client = models.ForeignKey(
+        "clients.Client",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="calls",
+        db_index=False,
+    )
+    recording_url = models.CharField(max_length=500, blank=True)
+    self_reported = models.BooleanField(default=False)
+    activity = models.OneToOneField(
+        Activity, null=True, blank=True, on_delete=models.SET_NULL, related_name="call"
+    )
+    raw = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    # The verdict of the effective-call policy version in force at started_at.
+    effective = models.BooleanField(null=True)
+    verdict_reasons = models.JSONField(default=list, blank=True)
+    verdict_policy = models.ForeignKey(
+        "activities.EffectiveCallPolicy",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
+    classified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("call")
+        verbose_name_plural = _("calls")
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"], name="call_source_external_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["user", "started_at"], name="call_user_started"),
+            models.Index(fields=["client", "started_at"], name="call_client_started"),
+            models.Index(fields=["their_e164", "started_at"], name="call_number_started"),
+            models.Index(
+                fields=["started_at"],
+                name="call_unknown_started",
+                condition=models.Q(client__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.get_direction_display()} {self.their_number} {self.started_at:%Y-%m-%d %H:%M}"
+        )
+
+
+class EffectiveCallPolicy(PolicyVersion):
+    """One approved version of a team's effective-call policy; never changes once saved."""
+
+    team = models.ForeignKey(
+        "people.Team", on_delete=models.PROTECT, related_name="effective_call_policies"
+    )
+
+    class Meta(PolicyVersion.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "version"], name="call_policy_team_version_unique"
+            )
+        ]

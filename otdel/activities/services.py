@@ -7,7 +7,15 @@ import datetime as dt
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from otdel.activities.models import Activity, ActivityKind, Direction
+from otdel.activities.calls import judge_new_calls
+from otdel.activities.models import (
+    Activity,
+    ActivityKind,
+    Call,
+    CallDirection,
+    CallDisposition,
+    Direction,
+)
 from otdel.audit.services import record
 from otdel.clients.models import Client
 from otdel.core import clock
@@ -27,7 +35,8 @@ def log_activity(
     direction: str = "",
     talk_seconds: int | None = None,
 ) -> Activity:
-    """A person logs a call, meeting, e-mail or note (self-reported) on any client he can see."""
+    """A person logs a call, meeting, e-mail or note (self-reported) on any client he can see;
+    a logged call is also a self-reported call fact, judged by the team's call policy."""
     if kind not in ActivityKind.values:
         raise Invalid(_("Unknown activity kind."), code="bad_kind")
     if direction and direction not in Direction.values:
@@ -56,9 +65,27 @@ def log_activity(
             self_reported=True,
             created_at=now,
         )
-        restarted = ownership.note_qualifying_activity(
-            client_id, user_id=actor.pk, kind=kind, at=when
-        )
+        if kind == ActivityKind.CALL:
+            # A call typed in by a person is a self-reported fact: judged like any call, and it
+            # restarts the owner's clock only if the team's call policy counts it.
+            call = Call.objects.create(
+                source="manual",
+                external_id=f"activity-{activity.pk}",
+                started_at=when,
+                direction=direction or CallDirection.OUTBOUND,
+                disposition=CallDisposition.ANSWERED if talk_seconds else CallDisposition.NO_ANSWER,
+                talk_seconds=talk_seconds or 0,
+                user=actor,
+                client_id=client_id,
+                self_reported=True,
+                activity=activity,
+                created_at=now,
+            )
+            restarted = judge_new_calls([call.pk]) > 0
+        else:
+            restarted = ownership.note_qualifying_activity(
+                client_id, user_id=actor.pk, kind=kind, at=when
+            )
         record(
             actor=actor,
             verb="activity.logged",

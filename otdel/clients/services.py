@@ -7,7 +7,7 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from otdel.activities.models import Activity
+from otdel.activities.models import Activity, Call
 from otdel.audit.services import record
 from otdel.clients.dedup import Candidate, DuplicateMatch, find_duplicates
 from otdel.clients.models import Brand, Client, Contact, ContactPhone, LegalEntity, Site
@@ -269,6 +269,7 @@ def merge_clients(
             "brands": Brand.objects.filter(client=duplicate).update(client=survivor),
             "sites": Site.objects.filter(client=duplicate).update(client=survivor),
             "activities": Activity.objects.filter(client=duplicate).update(client=survivor),
+            "calls": Call.objects.filter(client=duplicate).update(client=survivor),
         }
         ownership.settle_merge(survivor, duplicate, actor=actor, keep_owner_id=keep_owner_id)
         TransferRequest.objects.filter(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
+from otdel.activities.calls import record_calls
 from otdel.activities.models import Activity
 from otdel.activities.services import log_activity
 from otdel.clients.models import Client, Contact, ContactPhone, LegalEntity, Site
@@ -29,6 +30,10 @@ from otdel.ownership.models import EventKind, TransferRequest, TransferStatus
 from otdel.ownership.policy_document import OwnershipPolicyDocument
 from otdel.ownership.sweep import run_sweep
 from otdel.people.models import Notification, Role, Team, User
+from otdel.telephony.models import PhoneAccount
+from otdel.telephony.records import CallRecord
+
+DEMO_PBX = "asterisk:office"
 
 DEMO_PASSWORD = "demo12345"  # noqa: S105 — the demo's published password
 TEAM_NAME = "Отдел продаж"
@@ -137,6 +142,9 @@ class DemoBuilder:
         self.due_set: dict[int, tuple[str, dt.date]] = {}
         self.pending: list[tuple[dt.date, int, str]] = []  # (day, transfer id, action)
         self.buffer: list[Activity] = []
+        self.calls: list[CallRecord] = []
+        self.extensions: dict[int, str] = {}
+        self.phones: dict[int, str] = {}
         self.today = clock.today()
         self.start = self.today - dt.timedelta(days=HISTORY_DAYS)
 
@@ -187,6 +195,12 @@ class DemoBuilder:
                 email=f"{p.username}@otdel-demo.ru",
             )
         self.team = team
+        # Every person who keeps a base has an extension on the office PBX: his calls arrive as
+        # facts from it (see log_work), not as self-reports.
+        for number, p in enumerate(PEOPLE, start=101):
+            PhoneAccount.objects.create(
+                source=DEMO_PBX, account=str(number), user=self.users[p.username]
+            )
         ownership.publish_policy(
             team.pk,
             document=POLICY_V1,
@@ -415,6 +429,22 @@ class DemoBuilder:
                 )
             )
             return
+        if kind == "call":
+            # The PBX reports the call; its verdict and the owner's clock follow from the
+            # team's call policy, exactly as in production.
+            self.calls.append(
+                CallRecord(
+                    source=DEMO_PBX,
+                    external_id=f"demo-{len(self.calls) + self.stats.activities}-{client_id}",
+                    started_at=moment,
+                    direction="out",
+                    disposition="answered",
+                    talk_seconds=talk or 0,
+                    account=self.extension_of(user),
+                    their_number=self.phone_of(client_id),
+                )
+            )
+            return
         self.buffer.append(
             Activity(
                 client_id=client_id,
@@ -430,9 +460,30 @@ class DemoBuilder:
         )
         ownership.note_qualifying_activity(client_id, user_id=user.pk, kind=kind, at=moment)
 
+    def extension_of(self, user: User) -> str:
+        if not self.extensions:
+            self.extensions = dict(
+                PhoneAccount.objects.filter(source=DEMO_PBX).values_list("user_id", "account")
+            )
+        return self.extensions.get(user.pk, "")
+
+    def phone_of(self, client_id: int) -> str:
+        if client_id not in self.phones:
+            self.phones[client_id] = (
+                ContactPhone.objects.filter(client_id=client_id)
+                .order_by("id")
+                .values_list("e164", flat=True)
+                .first()
+                or ""
+            )
+        return self.phones[client_id]
+
     def flush_activities(self) -> None:
         Activity.objects.bulk_create(self.buffer)
         self.buffer = []
+        if self.calls:
+            record_calls(self.calls)
+            self.calls = []
 
     def release(self, day: dt.date, user: User) -> None:
         client_id = (

@@ -6,32 +6,21 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from otdel.core.versioned import PolicyVersion
 from otdel.ownership.policy_document import OwnershipPolicyDocument
 
 
-class OwnershipPolicy(models.Model):
+class OwnershipPolicy(PolicyVersion):
     """One approved version of a team's ownership policy; it never changes once saved."""
 
     team = models.ForeignKey(
         "people.Team", on_delete=models.PROTECT, related_name="ownership_policies"
     )
-    version = models.PositiveIntegerField()
-    effective_from = models.DateTimeField()
-    document = models.JSONField()
-    comment = models.CharField(max_length=500, blank=True)
-    approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
-    )
-    created_at = models.DateTimeField()
 
-    class Meta:
-        ordering = ["team", "-version"]
+    class Meta(PolicyVersion.Meta):
         constraints = [
             models.UniqueConstraint(fields=["team", "version"], name="policy_team_version_unique")
         ]
-
-    def __str__(self) -> str:
-        return f"{self.team} v{self.version}"
 
     @property
     def doc(self) -> OwnershipPolicyDocument:

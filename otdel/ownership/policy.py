@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from otdel.core import clock
+from otdel.core.versioned import version_in_force
 from otdel.ownership.models import OwnershipPolicy
 from otdel.ownership.policy_document import OwnershipPolicyDocument
 
@@ -24,12 +24,7 @@ class PolicyInForce:
 
 def policy_in_force(team_id: int, at: dt.datetime | None = None) -> PolicyInForce:
     """The latest approved version effective at `at` (now by default); defaults if none yet."""
-    moment = at or clock.now()
-    record = (
-        OwnershipPolicy.objects.filter(team_id=team_id, effective_from__lte=moment)
-        .order_by("-effective_from", "-version")
-        .first()
-    )
+    record: OwnershipPolicy | None = version_in_force(OwnershipPolicy, team_id, at)
     if record is None:
         return PolicyInForce(None, OwnershipPolicyDocument())
     return PolicyInForce(record, record.doc)

@@ -20,6 +20,7 @@ from otdel.clients.models import Client
 from otdel.core import clock
 from otdel.core.calendar import working_deadline
 from otdel.core.errors import Conflict, Forbidden, Invalid, NotFound
+from otdel.core.versioned import publish_version
 from otdel.ownership import policies
 from otdel.ownership.models import (
     EventKind,
@@ -392,11 +393,17 @@ def establish_owner(
     _move(client, new_owner=owner, kind=kind, actor=actor, reason=reason, policy=policy)
 
 
-def note_qualifying_activity(client_id: int, *, user_id: int, kind: str, at: dt.datetime) -> bool:
+def note_qualifying_activity(
+    client_id: int, *, user_id: int, kind: str, at: dt.datetime, effective_call: bool = False
+) -> bool:
     """Restart the idle clock when the owner does qualifying work on his client.
 
-    Only the owner's work counts, only kinds the team's policy names, and never backwards.
+    Only the owner's work counts, only kinds the team's policy names, and never backwards. A
+    call counts only when the effective-call policy judged it effective (the caller says so
+    with `effective_call`), so a 20-second call no longer protects a client.
     """
+    if kind == "call" and not effective_call:
+        return False
     client = Client.objects.filter(pk=client_id).values("team_id", "owner_id").first()
     if client is None or client["owner_id"] != user_id:
         return False
@@ -790,32 +797,21 @@ def publish_policy(
     if not policies.can_edit_policy(actor, team_id):
         raise Forbidden(_("Only the head of sales edits the policy."), code="not_head_of_sales")
     parsed = OwnershipPolicyDocument.model_validate(document)
-    now = clock.now()
-    if effective_from < now - dt.timedelta(minutes=5):
-        raise Invalid(_("A new version cannot take effect in the past."), code="backdated")
     with transaction.atomic():
-        last = (
-            OwnershipPolicy.objects.select_for_update()
-            .filter(team_id=team_id)
-            .order_by("-version")
-            .first()
-        )
-        version = (last.version if last else 0) + 1
-        policy = OwnershipPolicy.objects.create(
+        policy: OwnershipPolicy = publish_version(
+            OwnershipPolicy,
             team_id=team_id,
-            version=version,
-            effective_from=max(effective_from, now),
-            document=parsed.model_dump(),
+            document=parsed,
+            effective_from=effective_from,
+            actor=actor,
             comment=comment,
-            approved_by=actor,
-            created_at=now,
         )
         record(
             actor=actor,
             verb="ownership_policy.published",
             obj=policy,
             data={
-                "version": version,
+                "version": policy.version,
                 "effective_from": policy.effective_from.isoformat(),
                 "document": policy.document,
             },

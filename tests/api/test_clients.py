@@ -158,17 +158,32 @@ def test_legal_entity_with_a_known_inn_needs_confirmation(head, manager, api_as)
     assert len(api.get(f"/api/clients/{client.pk}/legal-entities").data) == 2
 
 
-def test_owner_logs_a_call_and_restarts_his_clock(head, manager, api_as, frozen_clock):
+def test_owner_logs_a_meeting_and_restarts_his_clock(head, manager, api_as, frozen_clock):
     client = make_client(head, owner=manager)
     frozen_clock.advance(dt.timedelta(days=10))
     response = api_as(manager).post(
         f"/api/clients/{client.pk}/activities",
-        {"kind": "call", "direction": "out", "talk_seconds": 95, "subject": "Обсудили заказ"},
+        {"kind": "meeting", "subject": "Встреча на объекте"},
     )
-    assert response.status_code == 201
-    assert response.data["kind"] == "call" and response.data["talk_seconds"] == 95
+    assert response.status_code == 201 and response.data["kind"] == "meeting"
     card = api_as(manager).get(f"/api/clients/{client.pk}").data
     assert card["ownership"]["days_left"] == 30
+
+
+def test_a_typed_in_call_is_logged_but_does_not_restart_the_clock(
+    head, manager, api_as, frozen_clock
+):
+    client = make_client(head, owner=manager)
+    frozen_clock.advance(dt.timedelta(days=10))
+    response = api_as(manager).post(
+        f"/api/clients/{client.pk}/activities",
+        {"kind": "call", "direction": "out", "talk_seconds": 950, "subject": "Обсудили заказ"},
+    )
+    assert response.status_code == 201
+    assert response.data["kind"] == "call" and response.data["talk_seconds"] == 950
+    card = api_as(manager).get(f"/api/clients/{client.pk}").data
+    # The team's call policy counts only calls the phone system reported.
+    assert card["ownership"]["days_left"] == 20
 
 
 def test_activity_in_the_future_is_422_and_not_logged(head, manager, api_as, frozen_clock):

@@ -22,13 +22,13 @@ def _owner_of(client: Client):
     return Client.objects.get(pk=client.pk).owner
 
 
-def test_qualifying_call_keeps_client_until_exactly_thirty_days(
+def test_qualifying_meeting_keeps_client_until_exactly_thirty_days(
     head, manager, other_manager, frozen_clock
 ):
     client = make_client(head)
     services.claim(client.pk, actor=manager)
     frozen_clock.advance(dt.timedelta(days=1))
-    log_activity(client.pk, actor=manager, kind="call", direction="out", talk_seconds=200)
+    log_activity(client.pk, actor=manager, kind="meeting", subject="встреча в офисе")
     called_at = frozen_clock.now()
 
     frozen_clock.freeze(called_at + dt.timedelta(days=26, hours=23))

@@ -1,0 +1,184 @@
+"""Calls reported by a phone system become facts once, matched to people and clients."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from django.db import connection
+
+from otdel.activities.calls import record_calls
+from otdel.activities.models import Activity, Call
+from otdel.clients.models import Client
+from otdel.core import clock
+from otdel.telephony.models import PhoneAccount
+from otdel.telephony.records import CallRecord
+from tests.factories import make_client, make_head, make_team, make_user
+
+pytestmark = pytest.mark.django_db
+
+PBX = "asterisk:office"
+
+
+def _call(
+    external_id: str,
+    number: str,
+    *,
+    account: str = "101",
+    talk: int = 200,
+    direction: str = "out",
+    disposition: str = "answered",
+    at: dt.datetime | None = None,
+) -> CallRecord:
+    return CallRecord(
+        source=PBX,
+        external_id=external_id,
+        started_at=at or clock.now() - dt.timedelta(minutes=10),
+        direction=direction,
+        disposition=disposition,
+        talk_seconds=talk,
+        account=account,
+        their_number=number,
+    )
+
+
+@pytest.fixture
+def caller(team, manager):
+    PhoneAccount.objects.create(source=PBX, account="101", user=manager)
+    return manager
+
+
+def test_resending_the_same_calls_changes_nothing(head, caller):
+    client = make_client(head, owner=caller, phones=["+74951234567"])
+    batch = [_call("c-1", "84951234567"), _call("c-2", "+7 999 000-00-00")]
+    first = record_calls(batch)
+    assert (first.created, first.already_known, first.unknown_numbers) == (2, 0, 1)
+    again = record_calls(batch)
+    assert (again.created, again.already_known) == (0, 2)
+    assert Call.objects.count() == 2
+    assert Activity.objects.filter(client=client, kind="call").count() == 1
+
+
+def test_call_is_matched_to_the_extension_owner_and_the_client_whatever_the_prefix(head, caller):
+    client = make_client(head, owner=caller, phones=["+74951234567"])
+    record_calls([_call("c-1", "8 (495) 123-45-67"), _call("c-2", "74951234567", account="999")])
+    first, second = Call.objects.order_by("external_id")
+    assert (first.user, first.client, first.their_e164) == (caller, client, "+74951234567")
+    assert second.user is None and second.client == client
+    timeline = Activity.objects.get(external_id="c-1")
+    assert timeline.client == client and timeline.author == caller and not timeline.self_reported
+
+
+def test_unknown_number_is_kept_without_a_client(caller):
+    result = record_calls([_call("c-9", "+7 912 000-11-22", direction="in")])
+    call = Call.objects.get(external_id="c-9")
+    assert result.unknown_numbers == 1
+    assert call.client is None and call.their_e164 == "+79120001122" and call.activity is None
+
+
+def test_internal_call_is_not_an_unknown_client(caller):
+    result = record_calls([_call("c-5", "102", direction="internal")])
+    assert result.unknown_numbers == 0
+    assert Call.objects.get(external_id="c-5").client is None
+
+
+def test_shared_number_goes_to_the_callers_own_client(head, caller, other_manager):
+    make_client(head, owner=other_manager, phones=["+74957000000"])
+    mine = make_client(head, owner=caller, phones=["+74957000000"])
+    record_calls([_call("c-1", "+74957000000")])
+    assert Call.objects.get().client == mine
+
+
+def test_naive_times_are_refused_before_anything_is_written():
+    with pytest.raises(ValueError):
+        CallRecord(
+            source=PBX,
+            external_id="x",
+            started_at=dt.datetime(2026, 11, 20, 10, 0),
+            direction="out",
+            disposition="answered",
+        )
+    assert Call.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_ingesters_sending_the_same_batch_store_each_call_once():
+    team = make_team("Телефония")
+    head = make_head(team)
+    person = make_user("hunter", team=team)
+    PhoneAccount.objects.create(source=PBX, account="101", user=person)
+    make_client(head, team=team, owner=person, phones=["+74951234567"])
+    batch = [_call(f"c-{i}", "+74951234567") for i in range(40)]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def ingest() -> None:
+        try:
+            barrier.wait()
+            record_calls(batch)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ingest) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert Call.objects.count() == 40
+    assert Activity.objects.filter(kind="call").count() == 40
+
+
+def test_merged_clients_keep_their_calls(head, caller):
+    from otdel.clients.services import merge_clients
+
+    a = make_client(head, phones=["+74951111111"])
+    b = make_client(head, phones=["+74952222222"])
+    record_calls([_call("c-1", "+74952222222")])
+    merge_clients(a.pk, b.pk, actor=head)
+    assert Call.objects.get().client_id == a.pk
+    assert Client.objects.get(pk=b.pk).merged_into_id == a.pk
+
+
+def test_effective_call_by_the_owner_restarts_his_clock_and_a_short_one_does_not(
+    head, caller, frozen_clock
+):
+    from otdel.ownership.sweep import run_sweep
+
+    long_called = make_client(head, owner=caller, phones=["+74951000001"])
+    short_called = make_client(head, owner=caller, phones=["+74951000002"])
+    frozen_clock.advance(dt.timedelta(days=20))
+    record_calls(
+        [
+            _call("long", "+74951000001", talk=200, at=frozen_clock.now()),
+            _call("short", "+74951000002", talk=20, at=frozen_clock.now()),
+        ]
+    )
+    long_call, short_call = (
+        Call.objects.get(external_id="long"),
+        Call.objects.get(external_id="short"),
+    )
+    assert long_call.effective is True
+    assert short_call.effective is False and short_call.verdict_reasons
+    frozen_clock.advance(dt.timedelta(days=10, minutes=1))
+    run_sweep()
+    assert Client.objects.get(pk=long_called.pk).owner == caller
+    assert Client.objects.get(pk=short_called.pk).owner is None
+
+
+def test_self_reported_call_is_shown_but_does_not_protect_the_client(head, manager, frozen_clock):
+    from otdel.activities.services import log_activity
+    from otdel.ownership.sweep import run_sweep
+
+    client = make_client(head, owner=manager)
+    frozen_clock.advance(dt.timedelta(days=20))
+    log_activity(client.pk, actor=manager, kind="call", direction="out", talk_seconds=600)
+    call = Call.objects.get(client=client)
+    assert call.self_reported and call.effective is False
+    assert Activity.objects.filter(client=client, kind="call").count() == 1
+    frozen_clock.advance(dt.timedelta(days=10, minutes=1))
+    run_sweep()
+    assert Client.objects.get(pk=client.pk).owner is None
