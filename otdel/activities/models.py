@@ -183,3 +183,35 @@ class EffectiveCallPolicy(PolicyVersion):
                 fields=["team", "version"], name="call_policy_team_version_unique"
             )
         ]
+
+
+class CallOutcomeKind(models.TextChoices):
+    """What a call achieved, as the effective-call policy may require it."""
+
+    DECISION_MAKER_REACHED = "decision_maker_reached", _("decision maker reached")
+    MOBILE_OBTAINED = "mobile_obtained", _("mobile number obtained")
+    EMAIL_OBTAINED = "email_obtained", _("e-mail obtained")
+    PRESENTATION_SENT = "presentation_sent", _("presentation sent")
+
+
+class CallOutcome(models.Model):
+    """An outcome the caller marked on the post-call card. Where the data can confirm it (a new
+    mobile on the contact, a presentation e-mail logged within 48 h), `verified` says whether
+    it did; None means not checked (yet)."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="outcomes")
+    kind = models.CharField(_("outcome"), max_length=32, choices=CallOutcomeKind.choices)
+    marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    marked_at = models.DateTimeField()
+    verified = models.BooleanField(null=True)
+    verification_note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("call outcome")
+        verbose_name_plural = _("call outcomes")
+        constraints = [models.UniqueConstraint(fields=["call", "kind"], name="call_outcome_unique")]
+
+    def __str__(self) -> str:
+        return self.get_kind_display()
