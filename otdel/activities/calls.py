@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 
 from otdel.activities.models import Activity, ActivityKind, Call, CallDirection
 from otdel.clients.models import ContactPhone
@@ -176,9 +177,23 @@ def _add_to_timelines(calls: list[Call]) -> None:
         ],
         batch_size=1000,
     )
-    for call, activity in zip(matched, activities, strict=True):
-        call.activity = activity
-    Call.objects.bulk_update(matched, ["activity"], batch_size=1000)
+    # Link each call to its timeline entry in one statement: they share (source, external_id).
+    linked = [a.external_id for a in activities]
+    for start in range(0, len(linked), 900):
+        Call.objects.filter(
+            source__in={a.source for a in activities},
+            external_id__in=linked[start : start + 900],
+            activity__isnull=True,
+        ).update(
+            activity_id=Subquery(
+                Activity.objects.filter(
+                    source=OuterRef("source"), external_id=OuterRef("external_id")
+                ).values("id")[:1]
+            )
+        )
+    by_key = {(a.source, a.external_id): a for a in activities}
+    for call in matched:
+        call.activity = by_key[(call.source, call.external_id)]
 
 
 def judge_new_calls(call_ids: list[int]) -> int:
@@ -189,9 +204,4 @@ def judge_new_calls(call_ids: list[int]) -> int:
     if not call_ids:
         return 0
     classify_calls(call_ids)
-    restarted = 0
-    for client_id, user_id, started_at in effective_owner_calls(call_ids):
-        restarted += ownership.note_qualifying_activity(
-            client_id, user_id=user_id, kind="call", at=started_at, effective_call=True
-        )
-    return restarted
+    return ownership.note_effective_calls(effective_owner_calls(call_ids))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, DateTimeField, Q, Value, When
 from django.utils.translation import gettext as _
 
 from otdel.audit.services import record
@@ -415,6 +415,40 @@ def note_qualifying_activity(
         .filter(Q(activity_clock_at__lt=at) | Q(activity_clock_at__isnull=True))
         .update(activity_clock_at=at, return_warned_at=None)
     )
+
+
+def note_effective_calls(calls: list[tuple[int, int, dt.datetime]]) -> int:
+    """Restart owners' idle clocks for effective calls, set-based: (client, caller, when) rows;
+    only a caller who still owns the client counts, where the team's policy counts calls, and a
+    clock never moves backwards. Returns how many clocks moved."""
+    latest: dict[tuple[int, int], dt.datetime] = {}
+    for client_id, user_id, at in calls:
+        key = (client_id, user_id)
+        latest[key] = max(latest.get(key, at), at)
+    if not latest:
+        return 0
+    teams = dict(Client.objects.filter(pk__in={c for c, _ in latest}).values_list("pk", "team_id"))
+    counts = {
+        team_id: "call" in policy_in_force(team_id).doc.qualifying_kinds
+        for team_id in set(teams.values())
+    }
+    moved = 0
+    rows = [(c, u, at) for (c, u), at in latest.items() if counts.get(teams.get(c, -1))]
+    for start in range(0, len(rows), 300):
+        chunk = rows[start : start + 300]
+        due = Q(pk__in=[])
+        for client_id, user_id, at in chunk:
+            due |= Q(pk=client_id, owner_id=user_id) & (
+                Q(activity_clock_at__lt=at) | Q(activity_clock_at__isnull=True)
+            )
+        moved += Client.objects.filter(due).update(
+            activity_clock_at=Case(
+                *(When(pk=client_id, then=Value(at)) for client_id, _, at in chunk),
+                output_field=DateTimeField(),
+            ),
+            return_warned_at=None,
+        )
+    return moved
 
 
 def settle_merge(

@@ -35,3 +35,29 @@ def test_batch_over_an_owners_cap_writes_nothing(head, manager, other_manager, t
     assert err.value.code == "over_cap"
     assert not Client.objects.filter(owner__isnull=False).exists()
     assert not OwnershipEvent.objects.filter(kind=EventKind.IMPORT).exists()
+
+
+def test_effective_calls_restart_only_their_owners_clocks_and_never_backwards(
+    head, manager, other_manager, frozen_clock
+):
+    import datetime as dt
+
+    from otdel.ownership.services import note_effective_calls
+
+    mine = make_client(head, owner=manager)
+    theirs = make_client(head, owner=other_manager)
+    started = Client.objects.get(pk=mine.pk).activity_clock_at
+    later = frozen_clock.now() + dt.timedelta(days=3)
+    earlier = frozen_clock.now() - dt.timedelta(days=3)
+    moved = note_effective_calls(
+        [
+            (mine.pk, manager.pk, later),
+            (mine.pk, manager.pk, earlier),
+            (theirs.pk, manager.pk, later),
+        ]
+    )
+    assert moved == 1
+    assert Client.objects.get(pk=mine.pk).activity_clock_at == later
+    assert Client.objects.get(pk=theirs.pk).activity_clock_at == started
+    assert note_effective_calls([(mine.pk, manager.pk, earlier)]) == 0
+    assert Client.objects.get(pk=mine.pk).activity_clock_at == later
