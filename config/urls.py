@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/", api.urls),
+    path("hooks/telephony/", include("otdel.telephony.urls")),
     path("", include("otdel.people.urls")),
     path("", include("otdel.clients.urls")),
     path("", include("otdel.clients.import_urls")),
