@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "otdel.ownership",
     "otdel.activities",
     "otdel.telephony",
+    "otdel.planning",
     "otdel.analytics",
     "otdel.api",
     "otdel.demo",

@@ -14,4 +14,6 @@ urlpatterns = [
     path("", include("otdel.clients.urls")),
     path("", include("otdel.clients.import_urls")),
     path("", include("otdel.ownership.urls")),
+    path("", include("otdel.activities.urls")),
+    path("", include("otdel.planning.urls")),
 ]

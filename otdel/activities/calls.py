@@ -147,7 +147,7 @@ def record_calls(records: Iterable[CallRecord]) -> IngestResult:
                     activity__isnull=True,
                 )
             )
-        _add_to_timelines(stored)
+        add_to_timelines(stored)
         result.created = len(stored)
         result.call_ids = [c.pk for c in stored]
         result.already_known += len(calls) - len(stored)
@@ -155,8 +155,9 @@ def record_calls(records: Iterable[CallRecord]) -> IngestResult:
     return result
 
 
-def _add_to_timelines(calls: list[Call]) -> None:
-    """Each call matched to a client appears on its timeline as an activity."""
+def add_to_timelines(calls: list[Call]) -> None:
+    """Each call matched to a client appears on its timeline as an activity (also used when
+    an unknown number is resolved later)."""
     matched = [c for c in calls if c.client_id is not None]
     activities = Activity.objects.bulk_create(
         [
@@ -197,11 +198,14 @@ def _add_to_timelines(calls: list[Call]) -> None:
 
 
 def judge_new_calls(call_ids: list[int]) -> int:
-    """Give every new call its verdict; an effective call by the owner restarts his clock.
-    Returns how many clocks restarted."""
+    """Give every new call its verdict; a call closes the caller's open task on that client;
+    an effective call by the owner restarts his clock. Returns how many clocks restarted."""
     from otdel.activities.verdicts import classify_calls, effective_owner_calls
 
     if not call_ids:
         return 0
+    from otdel.planning.services import complete_tasks_for_calls
+
     classify_calls(call_ids)
+    complete_tasks_for_calls(call_ids)
     return ownership.note_effective_calls(effective_owner_calls(call_ids))

@@ -23,7 +23,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from otdel.activities.call_policy import EffectiveCallPolicyDocument
-from otdel.activities.models import Call, CallDirection, CallDisposition, EffectiveCallPolicy
+from otdel.activities.models import (
+    Call,
+    CallDirection,
+    CallDisposition,
+    CallOutcome,
+    EffectiveCallPolicy,
+)
 from otdel.clients.models import Client
 from otdel.core import clock
 from otdel.ownership.models import EventKind, OwnershipEvent
@@ -320,7 +326,22 @@ def _owners_at(client_ids: set[int]) -> Any:
     return owner_at
 
 
+def _marked_outcomes(call_ids: Sequence[int]) -> dict[int, set[str]]:
+    """Outcomes callers marked on the post-call card (one query); an outcome the data refuted
+    (verified False) does not count."""
+    marked: dict[int, set[str]] = defaultdict(set)
+    rows = (
+        CallOutcome.objects.filter(call_id__in=call_ids)
+        .exclude(verified=False)
+        .values_list("call_id", "kind")
+    )
+    for call_id, kind in rows:
+        marked[call_id].add(kind)
+    return marked
+
+
 def _load_rows(call_ids: Sequence[int]) -> list[_Row]:
+    marked = _marked_outcomes(call_ids)
     values = (
         Call.objects.filter(pk__in=call_ids)
         .order_by("started_at", "id")
@@ -340,11 +361,9 @@ def _load_rows(call_ids: Sequence[int]) -> list[_Row]:
     )
     rows = []
     for cid, started, direction, disp, talk, self_rep, user, client, uteam, cteam, outs in values:
-        outcomes = (
-            frozenset(o for o in outs if isinstance(o, str))
-            if isinstance(outs, list)
-            else frozenset()
-        )
+        # Marked on the card, plus any an integration reported with the call record itself.
+        reported = {o for o in outs if isinstance(o, str)} if isinstance(outs, list) else set()
+        outcomes = frozenset(reported | marked.get(cid, set()))
         rows.append(
             _Row(
                 cid,

@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from ninja import NinjaAPI
 from ninja.operation import Operation
 
-from otdel.api import clients, errors, imports, ownership
+from otdel.api import calls, clients, errors, imports, ownership
 from otdel.api.auth import AUTH, viewer
 from otdel.api.errors import COMMON
 from otdel.api.ownership import cap_out
@@ -36,6 +36,7 @@ errors.install(api)
 api.add_router("", clients.router)
 api.add_router("", ownership.router)
 api.add_router("", imports.router)
+api.add_router("", calls.router)
 
 
 @api.get("/me", response={200: MeOut, **COMMON}, tags=["people"])

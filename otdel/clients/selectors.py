@@ -99,7 +99,7 @@ def activities_for(viewer: User, client: Client, *, limit: int = 200) -> QuerySe
     """Activities on the client (and on clients merged into it), newest first."""
     return (
         Activity.objects.filter(client=client)
-        .select_related("author")
+        .select_related("author", "call")
         .order_by("-occurred_at", "-id")[:limit]
     )
 

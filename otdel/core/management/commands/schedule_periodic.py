@@ -8,7 +8,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from otdel.activities.tasks import reverify_pending_outcomes
 from otdel.ownership.tasks import return_to_pool_sweep, transfer_deadlines
+from otdel.planning.tasks import generate_cadence_tasks
 
 
 class Command(BaseCommand):
@@ -22,6 +24,8 @@ class Command(BaseCommand):
         while True:
             return_to_pool_sweep.enqueue()
             transfer_deadlines.enqueue()
+            generate_cadence_tasks.enqueue()
+            reverify_pending_outcomes.enqueue()
             if once:
                 return
             time.sleep(every)
