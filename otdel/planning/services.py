@@ -264,7 +264,7 @@ def create_campaign(
             created_by=actor,
             created_at=now,
         )
-        why = _("Campaign \u201c%(title)s\u201d by %(head)s, until %(date)s.") % {
+        why = _("Campaign «%(title)s» by %(head)s, until %(date)s.") % {
             "title": campaign.title,
             "head": actor.display_name,
             "date": due.strftime("%d.%m.%Y"),

@@ -116,3 +116,11 @@ def page_range(page_obj: Any) -> list[Any]:
     return list(
         page_obj.paginator.get_elided_page_range(page_obj.number, on_each_side=2, on_ends=1)
     )
+
+
+@register.filter
+def verdict_reasons(call: Any) -> list[str]:
+    """A call's verdict reasons as sentences in the viewer's language."""
+    from otdel.activities.verdicts import reasons_of, render_reason
+
+    return [render_reason(r.code, r.params) for r in reasons_of(call)]
