@@ -36,6 +36,7 @@ from otdel.clients.models import Client
 from otdel.clients.selectors import search_clients
 from otdel.core import clock
 from otdel.core.errors import DomainError, Invalid
+from otdel.core.paging import page_without_count, query_without
 from otdel.ownership import policies
 from otdel.people.models import Team, User
 
@@ -94,24 +95,6 @@ def _viewer(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
 
 
-def _page(request: HttpRequest, qs: Any) -> tuple[list[Any], int, bool]:
-    """One page without counting the whole table: fetch one extra row to know if there is more."""
-    try:
-        number = max(int(request.GET.get("page", "1")), 1)
-    except ValueError:
-        number = 1
-    start = (number - 1) * PAGE_SIZE
-    rows = list(qs[start : start + PAGE_SIZE + 1])
-    return rows[:PAGE_SIZE], number, len(rows) > PAGE_SIZE
-
-
-def _query_without(request: HttpRequest, *names: str) -> str:
-    params = request.GET.copy()
-    for name in names:
-        params.pop(name, None)
-    return params.urlencode()
-
-
 def is_playable(url: str) -> bool:
     """A recording the browser can play itself: an http(s) link (else it is a PBX file name)."""
     return urlparse(url).scheme in ("http", "https") if url else False
@@ -157,7 +140,7 @@ def call_log(request: HttpRequest) -> HttpResponse:
         direction=direction,
         sort=sort,
     )
-    rows, number, has_next = _page(request, qs)
+    rows, number, has_next = page_without_count(request, qs, size=PAGE_SIZE)
     now = clock.now()
     for call in rows:
         decorate(call, user, now)
@@ -183,8 +166,8 @@ def call_log(request: HttpRequest) -> HttpResponse:
             "sort": sort,
             "page": number,
             "has_next": has_next,
-            "query": _query_without(request, "page"),
-            "sort_query": _query_without(request, "page", "sort"),
+            "query": query_without(request, "page"),
+            "sort_query": query_without(request, "page", "sort"),
         },
     )
 
@@ -251,7 +234,9 @@ def unknown_callers(request: HttpRequest) -> HttpResponse:
     user = _viewer(request)
     _require_resolver(user)
     q = request.GET.get("q", "").strip()
-    rows, number, has_next = _page(request, selectors.unknown_callers(user, q=q))
+    rows, number, has_next = page_without_count(
+        request, selectors.unknown_callers(user, q=q), size=PAGE_SIZE
+    )
     return render(
         request,
         "activities/unknown.html",
@@ -260,7 +245,7 @@ def unknown_callers(request: HttpRequest) -> HttpResponse:
             "q": q,
             "page": number,
             "has_next": has_next,
-            "query": _query_without(request, "page"),
+            "query": query_without(request, "page"),
         },
     )
 

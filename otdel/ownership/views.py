@@ -25,6 +25,7 @@ from otdel.clients import services as client_services
 from otdel.clients.models import Client
 from otdel.core import clock
 from otdel.core.errors import DomainError
+from otdel.core.paging import page_without_count, query_without
 from otdel.ownership import policies, selectors, services
 from otdel.ownership.forms import PolicyForm
 from otdel.ownership.models import TransferRequest, TransferStatus
@@ -68,24 +69,6 @@ def _act(
     return _back(request, fallback)
 
 
-def _page(request: HttpRequest, qs: Any) -> tuple[list[Any], int, bool]:
-    """One page without counting the whole table: fetch one extra row to know if there is more."""
-    try:
-        number = max(int(request.GET.get("page", "1")), 1)
-    except ValueError:
-        number = 1
-    start = (number - 1) * PAGE_SIZE
-    rows = list(qs[start : start + PAGE_SIZE + 1])
-    return rows[:PAGE_SIZE], number, len(rows) > PAGE_SIZE
-
-
-def _query_without(request: HttpRequest, *names: str) -> str:
-    params = request.GET.copy()
-    for name in names:
-        params.pop(name, None)
-    return params.urlencode()
-
-
 def _require_head(user: User) -> None:
     """Head-only pages do not exist for anyone else."""
     if not user.is_head_of_sales:
@@ -106,8 +89,8 @@ def my_base(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     q = request.GET.get("q", "").strip()
     sort = request.GET.get("sort", "returns")
-    rows, number, has_next = _page(
-        request, selectors.my_base(user, q=q, sort=sort).select_related("team")
+    rows, number, has_next = page_without_count(
+        request, selectors.my_base(user, q=q, sort=sort).select_related("team"), size=PAGE_SIZE
     )
     now = clock.now()
     policy = policy_in_force(user.team_id) if user.team_id else None
@@ -126,8 +109,8 @@ def my_base(request: HttpRequest) -> HttpResponse:
             "sort": sort,
             "page": number,
             "has_next": has_next,
-            "query": _query_without(request, "page"),
-            "sort_query": _query_without(request, "page", "sort"),
+            "query": query_without(request, "page"),
+            "sort_query": query_without(request, "page", "sort"),
         },
     )
 
@@ -154,7 +137,7 @@ def pool(request: HttpRequest) -> HttpResponse:
     industry = request.GET.get("industry", "")
     sort = request.GET.get("sort", "name")
     qs = selectors.pool(user, q=q, region=region, industry=industry, sort=sort)
-    rows, number, has_next = _page(request, qs)
+    rows, number, has_next = page_without_count(request, qs, size=PAGE_SIZE)
     return render(
         request,
         "ownership/pool.html",
@@ -170,8 +153,8 @@ def pool(request: HttpRequest) -> HttpResponse:
             "industries": _pool_choices("industry"),
             "page": number,
             "has_next": has_next,
-            "query": _query_without(request, "page"),
-            "sort_query": _query_without(request, "page", "sort"),
+            "query": query_without(request, "page"),
+            "sort_query": query_without(request, "page", "sort"),
         },
     )
 
@@ -287,7 +270,7 @@ def transfers(request: HttpRequest) -> HttpResponse:
         )
     else:
         qs = selectors.transfers_for(user, box=box)
-    rows, number, has_next = _page(request, qs)
+    rows, number, has_next = page_without_count(request, qs, size=PAGE_SIZE)
     return render(
         request,
         "ownership/transfers.html",
@@ -297,7 +280,7 @@ def transfers(request: HttpRequest) -> HttpResponse:
             "box": box,
             "page": number,
             "has_next": has_next,
-            "query": _query_without(request, "page"),
+            "query": query_without(request, "page"),
             "now": clock.now(),
         },
     )
