@@ -28,7 +28,7 @@ from otdel.activities.verdicts import reasons_of
 from otdel.api.auth import viewer
 from otdel.api.errors import READ_ERRORS, WRITE_ERRORS
 from otdel.api.paging import PageParams
-from otdel.api.schemas import UserRef, user_ref
+from otdel.api.schemas import PolicyVersionOut, UserRef, policy_version_out, user_ref
 from otdel.core import clock
 from otdel.core.errors import Forbidden, NotFound
 from otdel.ownership import policies
@@ -344,16 +344,6 @@ def resolve_unknown(request: HttpRequest, payload: ResolveIn) -> ResolveOut:
 # --- the effective-call policy --------------------------------------------------------------
 
 
-class CallPolicyVersionOut(Schema):
-    id: int
-    version: int
-    effective_from: dt.datetime
-    document: dict[str, Any]
-    comment: str
-    approved_by: UserRef | None
-    created_at: dt.datetime
-
-
 class CallPolicyOut(Schema):
     """The policy in force now (version 0: the defaults) and every version, newest first."""
 
@@ -361,7 +351,7 @@ class CallPolicyOut(Schema):
     version_in_force: int
     document: dict[str, Any]
     can_edit: bool
-    versions: list[CallPolicyVersionOut]
+    versions: list[PolicyVersionOut]
 
 
 def _call_policy(me: User, team_id: int) -> CallPolicyOut:
@@ -378,18 +368,7 @@ def _call_policy(me: User, team_id: int) -> CallPolicyOut:
         version_in_force=in_force.version,
         document=in_force.doc.model_dump(),
         can_edit=policies.can_edit_policy(me, team_id),
-        versions=[
-            CallPolicyVersionOut(
-                id=v.pk,
-                version=v.version,
-                effective_from=v.effective_from,
-                document=v.document,
-                comment=v.comment,
-                approved_by=user_ref(v.approved_by),
-                created_at=v.created_at,
-            )
-            for v in versions
-        ],
+        versions=[policy_version_out(v) for v in versions],
     )
 
 

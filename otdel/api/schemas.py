@@ -10,8 +10,9 @@ from ninja import Schema
 from otdel.activities.models import Activity
 from otdel.clients.models import Client, LegalEntity
 from otdel.clients.selectors import ContactView
+from otdel.core.versioned import PolicyVersion
 from otdel.ownership import policies
-from otdel.ownership.models import OwnershipEvent, OwnershipPolicy, TransferRequest
+from otdel.ownership.models import OwnershipEvent, TransferRequest
 from otdel.ownership.selectors import OwnershipStatus
 from otdel.people.models import User
 
@@ -352,7 +353,7 @@ def transfer_out(t: TransferRequest) -> TransferOut:
 
 
 class PolicyVersionOut(Schema):
-    """One approved version of a team's ownership policy."""
+    """One approved version of a team's policy document (ownership, calls, cadences)."""
 
     id: int
     version: int
@@ -363,7 +364,7 @@ class PolicyVersionOut(Schema):
     created_at: dt.datetime
 
 
-def policy_version_out(p: OwnershipPolicy) -> PolicyVersionOut:
+def policy_version_out(p: PolicyVersion) -> PolicyVersionOut:
     return PolicyVersionOut(
         id=p.pk,
         version=p.version,
