@@ -15,5 +15,6 @@ urlpatterns = [
     path("", include("otdel.clients.import_urls")),
     path("", include("otdel.ownership.urls")),
     path("", include("otdel.activities.urls")),
+    path("", include("otdel.telephony.urls_ui")),
     path("", include("otdel.planning.urls")),
 ]

@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from ninja import NinjaAPI
 from ninja.operation import Operation
 
-from otdel.api import calls, clients, errors, imports, ownership
+from otdel.api import calls, clients, errors, imports, ownership, planning
 from otdel.api.auth import AUTH, viewer
 from otdel.api.errors import COMMON
 from otdel.api.ownership import cap_out
@@ -37,6 +37,7 @@ api.add_router("", clients.router)
 api.add_router("", ownership.router)
 api.add_router("", imports.router)
 api.add_router("", calls.router)
+api.add_router("", planning.router)
 
 
 @api.get("/me", response={200: MeOut, **COMMON}, tags=["people"])

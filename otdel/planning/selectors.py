@@ -18,9 +18,17 @@ from otdel.core import clock
 from otdel.core.calendar import is_working_day
 from otdel.core.errors import NotFound
 from otdel.ownership.policies import manages_team
-from otdel.people.models import OWNING_ROLES, User
+from otdel.people.models import OWNING_ROLES, Role, User
 from otdel.planning import policies
-from otdel.planning.models import CallScript, Campaign, DayPlan, DayPlanItem, Task, TaskStatus
+from otdel.planning.models import (
+    CadencePolicy,
+    CallScript,
+    Campaign,
+    DayPlan,
+    DayPlanItem,
+    Task,
+    TaskStatus,
+)
 
 WORKDAY_START = dt.time(9, 0)
 WORKDAY_HOURS = 9
@@ -365,3 +373,61 @@ def dormant_clients(
 def team_scripts(team_id: int | None, *, active_only: bool = False) -> QuerySet[CallScript]:
     qs = CallScript.objects.filter(team_id=team_id).order_by("-active", "title")
     return qs.filter(active=True) if active_only else qs
+
+
+def script_for(viewer: User, script_id: int) -> CallScript:
+    """One call script; everyone in the department may read scripts (they are shown in calls)."""
+    script = CallScript.objects.filter(pk=script_id).first()
+    if script is None or not (viewer.is_authenticated and viewer.is_active):
+        raise NotFound("script", code="script_not_found")
+    return script
+
+
+def sees_all_teams(viewer: User) -> bool:
+    """The director, an admin, or a head of sales without a team see every team's planning."""
+    return (
+        viewer.is_superuser
+        or viewer.role in (Role.DIRECTOR, Role.ADMIN)
+        or (viewer.is_head_of_sales and viewer.team_id is None)
+    )
+
+
+def task_list(
+    viewer: User,
+    *,
+    scope: str = "mine",
+    person_id: int | None = None,
+    status: str | None = None,
+    rule: str = "",
+    due_from: dt.date | None = None,
+    due_to: dt.date | None = None,
+) -> QuerySet[Task]:
+    """The viewer's tasks; with scope "team" (the head) every task on his team's clients.
+
+    `rule` matches the code itself or its family ("campaign" finds "campaign:12")."""
+    qs = Task.objects.select_related("client", "assignee", "script", "campaign")
+    if scope == "team" and viewer.is_head_of_sales:
+        if not sees_all_teams(viewer):
+            qs = qs.filter(client__team_id=viewer.team_id)
+        if person_id:
+            qs = qs.filter(assignee_id=person_id)
+    else:
+        qs = qs.filter(assignee=viewer)
+    if status:
+        qs = qs.filter(status=status)
+    if rule:
+        qs = qs.filter(Q(rule=rule) | Q(rule__startswith=f"{rule}:"))
+    if due_from:
+        qs = qs.filter(due_date__gte=due_from)
+    if due_to:
+        qs = qs.filter(due_date__lte=due_to)
+    return qs.order_by("due_date", "id")
+
+
+def cadence_versions(team_id: int) -> QuerySet[CadencePolicy]:
+    """Every approved version of a team's cadence rules, newest first (read-only history)."""
+    return (
+        CadencePolicy.objects.filter(team_id=team_id)
+        .select_related("approved_by")
+        .order_by("-version")
+    )

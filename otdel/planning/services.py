@@ -127,7 +127,19 @@ def create_manual_task(
     if kind not in TaskKind.values:
         raise Invalid(_("Unknown task kind."), code="invalid_kind")
     if due_date < clock.today():
-        raise Invalid(_("A task cannot be due in the past."), code="due_in_past")
+        raise Invalid(_("A task cannot be due in the past."), code="due_in_past", field="due_date")
+    if assignee.pk != actor.pk and not (
+        assignee.is_active and assignee.owns_clients and assignee.team_id == client.team_id
+    ):
+        raise Invalid(
+            _("Pick a person of the client's team who keeps a base."),
+            code="invalid_assignee",
+            field="assignee_id",
+        )
+    if script_id is not None and not CallScript.objects.filter(
+        pk=script_id, team_id=client.team_id
+    ):
+        raise Invalid(_("Unknown script."), code="invalid_script", field="script_id")
     with transaction.atomic():
         if Task.objects.filter(
             assignee=assignee, client=client, rule=MANUAL, status=TaskStatus.OPEN
@@ -350,6 +362,12 @@ def publish_cadence_policy(
     if not policies.can_plan_for_team(actor, team_id):
         raise Forbidden(_("Only the head of sales edits the rules."), code="not_head_of_sales")
     parsed = CadenceDocument.model_validate(document)
+    script_ids = set(parsed.scripts.values())
+    known = set(
+        CallScript.objects.filter(pk__in=script_ids, team_id=team_id).values_list("pk", flat=True)
+    )
+    if known != script_ids:
+        raise Invalid(_("Unknown script."), code="invalid_script", field="scripts")
     with transaction.atomic():
         policy: CadencePolicy = publish_version(
             CadencePolicy,

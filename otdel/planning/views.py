@@ -1,5 +1,5 @@
 """Planning pages: my day (plan in the morning, fact in the evening), a task with its script,
-the head's daily review, campaigns and call scripts.
+a task added by hand, the head's daily review, campaigns, call scripts and cadence rules.
 
 Views are thin: parse the request, call a selector or a service, render. A refusal
 (DomainError) becomes a message; head-only pages do not exist (404) for anyone else.
@@ -13,13 +13,20 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from pydantic import ValidationError
 
+from otdel.clients import selectors as client_selectors
 from otdel.core import clock
 from otdel.core.errors import DomainError
-from otdel.people.models import OWNING_ROLES, User
+from otdel.ownership.selectors import my_base
+from otdel.people.models import OWNING_ROLES, Team, User
 from otdel.planning import policies, selectors, services
+from otdel.planning.cadences import cadence_in_force
+from otdel.planning.forms import CadenceForm, NewTaskForm
 from otdel.planning.models import CallScript
 
 
@@ -72,6 +79,15 @@ def my_day(request: HttpRequest) -> HttpResponse:
             "items": selectors.planned_items(fact.plan) if fact.plan else [],
             "calls": list(selectors.calls_of_day(user, today)[:100]),
             "keeps_plan": policies.keeps_day_plan(user),
+            "new_task_form": NewTaskForm(
+                initial=NewTaskForm.initial_for(),
+                scripts=list(selectors.team_scripts(user.team_id, active_only=True))
+                if user.team_id
+                else [],
+                clients=_my_clients(user),
+            )
+            if user.owns_clients
+            else None,
         },
     )
 
@@ -325,3 +341,144 @@ def script_edit(request: HttpRequest, script_id: int | None = None) -> HttpRespo
             {k: request.POST.get(k, "") for k in ("title", "steps", "questions", "objections")}
         )
     return render(request, "planning/script_edit.html", {"script": script, "form": form})
+
+
+# --- a task added by hand --------------------------------------------------------------------
+
+
+def _safe_next(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback
+
+
+def _my_clients(user: User) -> list[tuple[int, str]]:
+    return list(my_base(user, sort="name").values_list("pk", "name")[:2000])
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def task_create(request: HttpRequest) -> HttpResponse:
+    """Add a task by hand: on a client of my base for me; the head, on any client of his team
+    (for its owner, or for himself when it is in the pool)."""
+    user = _user(request)
+    data = request.POST if request.method == "POST" else None
+    fixed = _int((request.POST or request.GET).get("fixed_client"), 0)
+    clients = None if fixed else _my_clients(user)
+    team_id = user.team_id
+    client = None
+    if fixed:
+        try:
+            client = client_selectors.client_for(user, fixed)
+        except DomainError as err:
+            raise Http404 from err
+        team_id = client.team_id
+    scripts = list(selectors.team_scripts(team_id, active_only=True)) if team_id else []
+    initial = NewTaskForm.initial_for(fixed or _int(request.GET.get("client"), 0) or None)
+    form = NewTaskForm(data, initial=initial, scripts=scripts, clients=clients)
+    next_url = _safe_next(request, reverse("planning:my_day"))
+    if data is not None and form.is_valid():
+        try:
+            client = client_selectors.client_for(user, form.cleaned_data["client"])
+            assignee = user
+            if client.owner is not None and policies.can_plan_for_team(user, client.team_id):
+                assignee = client.owner
+            task = services.create_manual_task(
+                actor=user,
+                assignee=assignee,
+                client=client,
+                kind=form.cleaned_data["kind"],
+                due_date=form.cleaned_data["due_date"],
+                title=form.cleaned_data["title"],
+                script_id=form.cleaned_data["script"],
+            )
+        except DomainError as err:
+            field = err.details.get("field", "")
+            field = {"due_date": "due_date", "script_id": "script", "client_id": "client"}.get(
+                field
+            )
+            form.add_error(field if field in form.fields else None, err.message)
+        else:
+            messages.success(
+                request,
+                _("The task is added, due %(date)s.")
+                % {"date": task.due_date.strftime("%d.%m.%Y")},
+            )
+            return redirect(next_url)
+    return render(
+        request,
+        "planning/task_create.html",
+        {"form": form, "client": client, "next": next_url},
+    )
+
+
+# --- the cadence rules editor ----------------------------------------------------------------
+
+
+def _cadence_team(request: HttpRequest, user: User) -> tuple[Team, list[Team]]:
+    """The team whose rules are edited: the head's own, or one chosen by a director."""
+    teams = [t for t in Team.objects.order_by("name") if policies.can_plan_for_team(user, t.pk)]
+    if not teams:
+        raise Http404
+    wanted = request.POST.get("team") or request.GET.get("team")
+    chosen = next((t for t in teams if str(t.pk) == wanted), None)
+    if chosen is None:
+        chosen = next((t for t in teams if t.pk == user.team_id), teams[0])
+    return chosen, teams
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cadences(request: HttpRequest) -> HttpResponse:
+    """The team's cadence rules in force and their history; saving publishes a new version,
+    effective from a date, and never changes an old one."""
+    user = _user(request)
+    _require_head(user)
+    team, teams = _cadence_team(request, user)
+    in_force = cadence_in_force(team.pk)
+    scripts = list(selectors.team_scripts(team.pk))
+    if request.method == "POST":
+        form = CadenceForm(request.POST, scripts=scripts)
+        if form.is_valid():
+            try:
+                version = services.publish_cadence_policy(
+                    team.pk,
+                    document=form.document(),
+                    effective_from=form.effective_moment(),
+                    actor=user,
+                    comment=form.cleaned_data["comment"],
+                )
+            except ValidationError as err:
+                form.add_validation_errors(err)
+            except DomainError as err:
+                field = err.details.get("field")
+                form.add_error(None if field not in form.fields else field, err.message)
+            else:
+                messages.success(
+                    request,
+                    _("Version %(version)s published, in force from %(date)s.")
+                    % {
+                        "version": version.version,
+                        "date": version.effective_from.astimezone(clock.MOSCOW).strftime(
+                            "%d.%m.%Y"
+                        ),
+                    },
+                )
+                return redirect(f"{reverse('planning:cadences')}?team={team.pk}")
+    else:
+        form = CadenceForm(initial=CadenceForm.initial_from(in_force.doc), scripts=scripts)
+    return render(
+        request,
+        "planning/cadences.html",
+        {
+            "form": form,
+            "team": team,
+            "teams": teams,
+            "in_force": in_force,
+            "versions": list(selectors.cadence_versions(team.pk)),
+            "now": clock.now(),
+        },
+    )
