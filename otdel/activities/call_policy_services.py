@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from otdel.activities.call_policy import EffectiveCallPolicyDocument
 from otdel.activities.models import EffectiveCallPolicy
 from otdel.activities.verdicts import reclassify
-from otdel.audit.services import record
 from otdel.core.errors import Forbidden, Invalid
 from otdel.core.versioned import publish_version, version_in_force
 from otdel.ownership import policies
@@ -76,16 +75,7 @@ def publish_call_policy(
             effective_from=effective_from,
             actor=actor,
             comment=comment,
-        )
-        record(
-            actor=actor,
             verb="call_policy.published",
-            obj=version,
-            data={
-                "version": version.version,
-                "effective_from": version.effective_from.isoformat(),
-                "document": version.document,
-            },
         )
         # Only calls already known from the effective date on (a date within the grace minutes
         # of now) change; the rest are judged under this version as they arrive.

@@ -11,6 +11,7 @@ from django.db import models, transaction
 from django.utils.translation import gettext as _
 from pydantic import BaseModel
 
+from otdel.audit.services import record
 from otdel.core import clock
 from otdel.core.errors import Invalid
 
@@ -55,12 +56,11 @@ def publish_version(
     document: BaseModel,
     effective_from: dt.datetime,
     actor: Any,
+    verb: str,
     comment: str = "",
 ) -> Any:
-    """Save a new approved version (numbered after the last one), never in the past.
-
-    Runs inside the caller's transaction; the caller checks who may publish and audits it.
-    """
+    """Save a new approved version (numbered after the last one), never in the past, and audit
+    it as `verb` with the whole document. The caller checks who may publish."""
     now = clock.now()
     if effective_from < now - dt.timedelta(minutes=5):
         raise Invalid(_("A new version cannot take effect in the past."), code="backdated")
@@ -71,7 +71,7 @@ def publish_version(
             .order_by("-version")
             .first()
         )
-        return model._default_manager.create(
+        version = model._default_manager.create(
             team_id=team_id,
             version=(last.version if last else 0) + 1,
             effective_from=max(effective_from, now),
@@ -80,3 +80,15 @@ def publish_version(
             approved_by=actor,
             created_at=now,
         )
+        record(
+            actor=actor,
+            verb=verb,
+            obj=version,
+            data={
+                "version": version.version,
+                "effective_from": version.effective_from.isoformat(),
+                "document": version.document,
+                "comment": comment,
+            },
+        )
+    return version

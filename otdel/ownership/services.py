@@ -839,16 +839,7 @@ def publish_policy(
             effective_from=effective_from,
             actor=actor,
             comment=comment,
-        )
-        record(
-            actor=actor,
             verb="ownership_policy.published",
-            obj=policy,
-            data={
-                "version": policy.version,
-                "effective_from": policy.effective_from.isoformat(),
-                "document": policy.document,
-            },
         )
     return policy
 

@@ -376,11 +376,6 @@ def publish_cadence_policy(
             effective_from=effective_from,
             actor=actor,
             comment=comment,
-        )
-        record(
-            actor=actor,
             verb="cadence_policy.published",
-            obj=policy,
-            data={"version": policy.version, "effective_from": policy.effective_from.isoformat()},
         )
     return policy
