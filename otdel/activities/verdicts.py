@@ -22,6 +22,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from otdel.activities import verdicts_sql
 from otdel.activities.call_policy import EffectiveCallPolicyDocument
 from otdel.activities.models import (
     Call,
@@ -570,6 +571,11 @@ def classify_calls(call_ids: list[int]) -> int:
     start; returns how many were classified. Called by the ingestion after inserting calls."""
     if not call_ids:
         return 0
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            verdicts_sql.start_run()
+            verdicts_sql.add_ids(call_ids)
+            return verdicts_sql.classify_run(clock.now())
     ordered = list(
         Call.objects.filter(pk__in=set(call_ids))
         .order_by("started_at", "id")
@@ -582,6 +588,11 @@ def reclassify(team_id: int, *, since: dt.datetime) -> int:
     """Judge again the team's calls that started at or after `since` (a new policy version's
     effective date); earlier calls keep the verdict of the version in force then. A call belongs
     to its caller's team, or to its client's team when no person is matched."""
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            verdicts_sql.start_run()
+            verdicts_sql.add_team_since(team_id, since)
+            return verdicts_sql.classify_run(clock.now())
     ordered = list(
         Call.objects.filter(started_at__gte=since)
         .filter(Q(user__team_id=team_id) | Q(user__isnull=True, client__team_id=team_id))
