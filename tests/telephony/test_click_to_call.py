@@ -203,7 +203,7 @@ def test_pbx_down_gives_a_clear_error(ami_env, manager, client_phone):
 
     assert refused.value.code == "ami_unreachable"
     assert refused.value.status == 503
-    assert "phone system does not answer" in refused.value.message
+    assert "Телефония не отвечает" in refused.value.message  # Russian, the default
 
 
 def test_wrong_ami_secret_is_reported_as_a_refused_login(
