@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Case, DateTimeField, Q, Value, When
+from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils.translation import gettext as _
 
 from otdel.audit.services import record
@@ -432,23 +432,42 @@ def note_effective_calls(calls: list[tuple[int, int, dt.datetime]]) -> int:
         team_id: "call" in policy_in_force(team_id).doc.qualifying_kinds
         for team_id in set(teams.values())
     }
-    moved = 0
     rows = [(c, u, at) for (c, u), at in latest.items() if counts.get(teams.get(c, -1))]
-    for start in range(0, len(rows), 300):
-        chunk = rows[start : start + 300]
-        due = Q(pk__in=[])
-        for client_id, user_id, at in chunk:
-            due |= Q(pk=client_id, owner_id=user_id) & (
-                Q(activity_clock_at__lt=at) | Q(activity_clock_at__isnull=True)
+    # Read the clocks once, keep only what would move, then one UPDATE by primary key whose
+    # CASE re-checks owner and clock, so a client that changed hands meanwhile keeps its clock.
+    current = {
+        pk: (owner_id, clock_at)
+        for pk, owner_id, clock_at in Client.objects.filter(
+            pk__in=[c for c, _, _ in rows]
+        ).values_list("pk", "owner_id", "activity_clock_at")
+    }
+
+    def moves(client_id: int, user_id: int, at: dt.datetime) -> bool:
+        owner_id, clock_at = current.get(client_id, (None, None))
+        return owner_id == user_id and (clock_at is None or clock_at < at)
+
+    due = [(c, u, at) for c, u, at in rows if moves(c, u, at)]
+    for start in range(0, len(due), 500):
+        chunk = due[start : start + 500]
+        still_due = [
+            When(
+                Q(pk=c, owner_id=u)
+                & (Q(activity_clock_at__lt=at) | Q(activity_clock_at__isnull=True)),
+                then=Value(at),
             )
-        moved += Client.objects.filter(due).update(
+            for c, u, at in chunk
+        ]
+        Client.objects.filter(pk__in=[c for c, _, _ in chunk]).update(
             activity_clock_at=Case(
-                *(When(pk=client_id, then=Value(at)) for client_id, _, at in chunk),
+                *still_due, default=F("activity_clock_at"), output_field=DateTimeField()
+            ),
+            return_warned_at=Case(
+                *(When(w.condition, then=Value(None)) for w in still_due),
+                default=F("return_warned_at"),
                 output_field=DateTimeField(),
             ),
-            return_warned_at=None,
         )
-    return moved
+    return len(due)
 
 
 def settle_merge(
