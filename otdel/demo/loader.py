@@ -30,6 +30,9 @@ from otdel.ownership.models import EventKind, TransferRequest, TransferStatus
 from otdel.ownership.policy_document import OwnershipPolicyDocument
 from otdel.ownership.sweep import run_sweep
 from otdel.people.models import Notification, Role, Team, User
+from otdel.planning.cadences import run_cadences
+from otdel.planning.models import Task, TaskStatus
+from otdel.planning.services import commit_day_plan
 from otdel.telephony.models import PhoneAccount
 from otdel.telephony.records import CallRecord
 
@@ -724,5 +727,21 @@ class DemoBuilder:
                 actor=self.users["head"],
                 comment="С 1-го числа — не больше 15 захватов из копилки в день",
             )
+            self.plan_today()
         finally:
             clock.unfreeze()
+
+    def plan_today(self) -> None:
+        """Today's tasks from the cadence rules, and the morning plan of two managers (the
+        others have not committed theirs yet: the daily review shows who is behind)."""
+        run_cadences()
+        for username in ("orlov", "volkov"):
+            user = self.users[username]
+            task_ids = list(
+                Task.objects.filter(assignee=user, status=TaskStatus.OPEN, due_date__lte=self.today)
+                .order_by("due_date", "pk")
+                .values_list("pk", flat=True)[:12]
+            )
+            self.try_(
+                lambda u=user, t=task_ids: commit_day_plan(actor=u, task_ids=t, calls_target=25)
+            )

@@ -50,6 +50,11 @@ def test_demo_department_is_realistic_and_consistent():
     )
     assert soon.exists()
     assert TransferRequest.objects.exists()
+    # Today is planned: tasks from the cadence rules, and some people committed their plan.
+    from otdel.planning.models import DayPlan, Task
+
+    assert Task.objects.filter(status="open").exists()
+    assert DayPlan.objects.filter(date=clock.today()).exists()
     # Loading again changes nothing.
     before = Client.objects.count()
     call_command("load_demo", clients=300, seed=3, stdout=io.StringIO())
