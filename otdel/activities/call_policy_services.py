@@ -4,7 +4,6 @@ in force."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -15,29 +14,17 @@ from otdel.activities.call_policy import EffectiveCallPolicyDocument
 from otdel.activities.models import EffectiveCallPolicy
 from otdel.activities.verdicts import reclassify
 from otdel.core.errors import Forbidden, Invalid
-from otdel.core.versioned import publish_version, version_in_force
+from otdel.core.versioned import InForce, document_in_force, publish_version
 from otdel.ownership import policies
 from otdel.people.models import User
 
-
-@dataclass(frozen=True)
-class CallPolicyInForce:
-    """The effective-call policy document in force and its version record (None: defaults)."""
-
-    record: EffectiveCallPolicy | None
-    doc: EffectiveCallPolicyDocument
-
-    @property
-    def version(self) -> int:
-        return self.record.version if self.record else 0
+# The effective-call policy in force: `.record` (the version, or None), `.doc`, `.version`.
+CallPolicyInForce = InForce[EffectiveCallPolicy, EffectiveCallPolicyDocument]
 
 
 def call_policy_in_force(team_id: int, at: dt.datetime | None = None) -> CallPolicyInForce:
     """The latest approved version effective at `at` (now by default); the defaults if none."""
-    found: EffectiveCallPolicy | None = version_in_force(EffectiveCallPolicy, team_id, at)
-    if found is None:
-        return CallPolicyInForce(None, EffectiveCallPolicyDocument())
-    return CallPolicyInForce(found, EffectiveCallPolicyDocument.model_validate(found.document))
+    return document_in_force(EffectiveCallPolicy, EffectiveCallPolicyDocument, team_id, at)
 
 
 def publish_call_policy(

@@ -4,7 +4,8 @@ its date. Ownership, effective-call and (later) routing policies and pay plans s
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.db import models, transaction
@@ -16,6 +17,7 @@ from otdel.core import clock
 from otdel.core.errors import Invalid
 
 Doc = TypeVar("Doc", bound=BaseModel)
+Record = TypeVar("Record", bound="PolicyVersion")
 
 
 class PolicyVersion(models.Model):
@@ -92,3 +94,25 @@ def publish_version(
             },
         )
     return version
+
+
+@dataclass(frozen=True)
+class InForce(Generic[Record, Doc]):
+    """A policy document in force and the version record it came from (None: the defaults)."""
+
+    record: Record | None
+    doc: Doc
+
+    @property
+    def version(self) -> int:
+        return self.record.version if self.record else 0
+
+
+def document_in_force(
+    model: type[Record], document: type[Doc], team_id: int, at: dt.datetime | None = None
+) -> InForce[Record, Doc]:
+    """The team's policy document in force at `at` (now by default); the defaults if none."""
+    record = version_in_force(model, team_id, at)
+    if record is None:
+        return InForce(None, document())
+    return InForce(record, document.model_validate(record.document))

@@ -20,7 +20,7 @@ from otdel.clients.models import Client
 from otdel.core import clock
 from otdel.core.calendar import working_deadline
 from otdel.core.errors import Conflict, Forbidden, Invalid, NotFound
-from otdel.core.versioned import publish_version
+from otdel.core.versioned import InForce, publish_version
 from otdel.ownership import policies
 from otdel.ownership.models import (
     EventKind,
@@ -70,7 +70,7 @@ def cap_usage(user: User, policy: PolicyInForce | None = None) -> CapUsage:
         policy = (
             policy_in_force(user.team_id)
             if user.team_id
-            else PolicyInForce(None, OwnershipPolicyDocument())
+            else InForce(None, OwnershipPolicyDocument())
         )
     owned = Client.objects.live().filter(owner=user).count()
     return CapUsage(owned=owned, cap=cap_for(user, policy))

@@ -24,7 +24,7 @@ from otdel.activities.models import Call
 from otdel.clients.models import Client
 from otdel.core import clock
 from otdel.core.calendar import add_working_days
-from otdel.core.versioned import version_in_force
+from otdel.core.versioned import InForce, document_in_force
 from otdel.ownership.models import EventKind, OwnershipEvent
 from otdel.people.models import Team
 from otdel.planning.document import CadenceDocument
@@ -46,22 +46,13 @@ def is_cadence_rule(rule: str) -> bool:
     return rule in (REACTIVATION, FIRST_CALL) or rule.startswith(FOLLOW_UP + ":")
 
 
-@dataclass(frozen=True)
-class CadenceInForce:
-    """The cadence document in force and its version record (None: the defaults)."""
-
-    record: CadencePolicy | None
-    doc: CadenceDocument
-
-    @property
-    def version(self) -> int:
-        return self.record.version if self.record else 0
+# The cadence rules in force: `.record` (the version, or None), `.doc`, `.version`.
+CadenceInForce = InForce[CadencePolicy, CadenceDocument]
 
 
 def cadence_in_force(team_id: int, at: dt.datetime | None = None) -> CadenceInForce:
     """The team's cadence rules in force at `at` (now by default); the defaults if none."""
-    record: CadencePolicy | None = version_in_force(CadencePolicy, team_id, at)
-    return CadenceInForce(record, record.doc if record else CadenceDocument())
+    return document_in_force(CadencePolicy, CadenceDocument, team_id, at)
 
 
 @lru_cache(maxsize=4096)
