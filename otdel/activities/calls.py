@@ -3,6 +3,8 @@ judged by the team's effective-call policy, and shown on the client's timeline."
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -42,6 +44,35 @@ def e164_or_blank(number: str) -> str:
         return normalize_phone(number)
     except ValidationFailure:
         return ""
+
+
+# An extension after the number ("доб. 12", "ext 12", "x12"), as normalize_phone drops it.
+_EXTENSION = re.compile(r"(?i)\s*(?:доб\.?|ext\.?|x)\s*\d+\s*$")
+
+
+def quick_e164(number: str) -> tuple[str, bool]:
+    """The E.164 form of a typed number, and whether it was checked. A number typed with a
+    +7, 8 or 7 prefix is only rewritten (+7 and ten digits): it is checked later, and only if it
+    matches no stored contact (a stored number was checked when it was saved), so a million
+    calls to known clients cost no parsing. Anything else is checked now."""
+    raw = number.strip()
+    digits = "".join(ch for ch in _EXTENSION.split(raw)[0] if ch.isdigit())
+    if len(digits) == 11:
+        if raw.startswith("+"):
+            if digits[0] == "7":
+                return "+" + digits, False
+        elif digits[0] in "78":
+            return "+7" + digits[1:], False
+    return e164_or_blank(number), True
+
+
+def typed_numbers(records: Iterable[CallRecord]) -> dict[str, tuple[str, bool]]:
+    """Each distinct number of the records' other side → (E.164 candidate, checked)."""
+    numbers: dict[str, tuple[str, bool]] = {}
+    for r in records:
+        if r.direction != CallDirection.INTERNAL and r.their_number not in numbers:
+            numbers[r.their_number] = quick_e164(r.their_number)
+    return numbers
 
 
 @dataclass(frozen=True)
@@ -102,12 +133,15 @@ def record_calls(records: Iterable[CallRecord]) -> IngestResult:
             source__in=sources, account__in={r.account for r in fresh if r.account}
         )
     }
+    typed = typed_numbers(fresh)
+    matches = _match_numbers({e164 for e164, _ in typed.values() if e164})
+    # Unchecked numbers that match no contact are checked now (an invalid one is kept as typed).
     numbers = {
-        r.external_id: e164_or_blank(r.their_number)
+        r.external_id: e164 if checked or e164 in matches else e164_or_blank(e164)
         for r in fresh
         if r.direction != CallDirection.INTERNAL
+        for e164, checked in [typed[r.their_number]]
     }
-    matches = _match_numbers({n for n in numbers.values() if n})
     now = clock.now()
     calls: list[Call] = []
     for r in fresh:
@@ -163,26 +197,27 @@ def record_calls(records: Iterable[CallRecord]) -> IngestResult:
 
 
 def _record_calls_postgresql(records: list[CallRecord]) -> IngestResult:
-    """The same, set-based (otdel.activities.ingest_sql): COPY, one matching INSERT, one
-    timeline INSERT; numbers are normalised here, while writing the COPY buffer."""
-    numbers: dict[str, str] = {}
-    for r in records:
-        if r.their_number not in numbers:
-            numbers[r.their_number] = e164_or_blank(r.their_number)
+    """The same, set-based (otdel.activities.ingest_sql): each call is judged before it is
+    written, so it is written once; numbers are normalised here, once per distinct number."""
     result = IngestResult()
     with transaction.atomic():
-        rows = ingest_sql.insert_calls(records, clock.now(), numbers)
-        result.call_ids = [cid for cid, _client, _direction in rows]
-        result.created = len(rows)
-        result.already_known = len(records) - len(rows)
+        stored, became = ingest_sql.ingest(records, clock.now(), typed_numbers(records))
+        result.call_ids = [c.id for c in stored]
+        result.created = len(stored)
+        result.already_known = len(records) - len(stored)
         result.unknown_numbers = sum(
-            1
-            for _cid, client, direction in rows
-            if client is None and direction != CallDirection.INTERNAL
+            1 for c in stored if c.client_id is None and c.direction != CallDirection.INTERNAL
         )
-        if result.call_ids:
-            ingest_sql.add_to_timelines(result.call_ids)
-            judge_new_calls(result.call_ids)
+        if stored:
+            _after_judging(
+                result.call_ids,
+                [
+                    (c.client_id, c.user_id, c.started_at)
+                    for c in stored
+                    if c.effective and c.client_id is not None and c.user_id is not None
+                ]
+                + became,
+            )
     return result
 
 
@@ -229,14 +264,20 @@ def add_to_timelines(calls: list[Call]) -> None:
 
 
 def judge_new_calls(call_ids: list[int]) -> int:
-    """Give every new call its verdict; a call closes the caller's open task on that client;
-    an effective call by the owner restarts his clock. Returns how many clocks restarted."""
-    from otdel.activities.verdicts import classify_calls, effective_owner_calls
+    """Give calls their verdict (and the later calls of their clients, whose history they
+    are); a call closes the caller's open task on that client; an effective call by the owner
+    restarts his clock. Returns how many clocks restarted."""
+    from otdel.activities.verdicts import judge_calls
 
     if not call_ids:
         return 0
+    return _after_judging(call_ids, judge_calls(call_ids).became_effective)
+
+
+def _after_judging(call_ids: list[int], effective: list[tuple[int, int, dt.datetime]]) -> int:
+    """What follows a verdict: tasks the calls complete, and owners' clocks the effective ones
+    restart (note_effective_calls keeps only callers who still own the client)."""
     from otdel.planning.services import complete_tasks_for_calls
 
-    classify_calls(call_ids)
     complete_tasks_for_calls(call_ids)
-    return ownership.note_effective_calls(effective_owner_calls(call_ids))
+    return ownership.note_effective_calls(effective)

@@ -1,31 +1,53 @@
-"""Call ingestion on PostgreSQL, set-based: the batch is COPYed into a staging table, then one
-INSERT … SELECT matches extensions to people and numbers to clients by joins and skips known
-calls (ON CONFLICT DO NOTHING), one INSERT puts the matched calls on the timelines and links
-them. Same rules as the portable path in otdel.activities.calls."""
+"""Call ingestion on PostgreSQL, set-based, each call written once with its verdict.
+
+1. the batch is COPYed into a staging table;
+2. one statement matches extensions to people and numbers to clients by joins, skips calls
+   already stored, and gives each new call its id (and its timeline entry's id) up front;
+3. the new calls join the verdict run with the later calls of their clients (a call arriving
+   late is history to those), and are judged (otdel.activities.verdicts_sql);
+4. one statement inserts the new calls with their verdicts and their timeline entries
+   (ON CONFLICT DO NOTHING: a parallel ingester may have stored some a moment ago); stored
+   calls whose verdict changed are updated.
+
+Same rules as the portable path in otdel.activities.calls.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
 
+from otdel.activities import verdicts_sql
 from otdel.activities.models import Activity, ActivityKind, Call, CallDirection, CallDisposition
 from otdel.clients.models import Client, ContactPhone
+from otdel.people.models import User
 from otdel.telephony.models import PhoneAccount
 from otdel.telephony.records import CallRecord
 
 CALLS = Call._meta.db_table
+ACTIVITIES = Activity._meta.db_table
 STAGE = "otdel_call_stage"
+NEW = "otdel_call_new"
 
 
-def insert_calls(
-    records: Iterable[CallRecord], now: dt.datetime, e164: dict[str, str]
-) -> list[tuple[int, int | None, str]]:
-    """Store the records not stored yet; (id, client, direction) of each new call. `e164` maps
-    a typed number to its E.164 form ('' when it is none)."""
+@dataclass(frozen=True)
+class Stored:
+    """A call this batch stored."""
+
+    id: int
+    client_id: int | None
+    user_id: int | None
+    direction: str
+    started_at: dt.datetime
+    effective: bool
+
+
+def _stage(records: Iterable[CallRecord], e164: dict[str, tuple[str, bool]]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
         cursor.execute(
@@ -33,7 +55,7 @@ def insert_calls(
                 ord int, source text, external_id text, started_at timestamptz,
                 answered_at timestamptz, ended_at timestamptz, direction text, disposition text,
                 talk_seconds int, ring_seconds int, account text, their_number text,
-                their_e164 text, recording_url text, raw jsonb) ON COMMIT DROP"""
+                their_e164 text, checked boolean, recording_url text, raw jsonb) ON COMMIT DROP"""
         )
     internal = CallDirection.INTERNAL
     with connection.connection.cursor() as raw, raw.copy(f"COPY {STAGE} FROM STDIN") as copy:
@@ -52,29 +74,46 @@ def insert_calls(
                     max(r.ring_seconds, 0),
                     r.account,
                     r.their_number,
-                    "" if r.direction == internal else e164[r.their_number],
+                    *(("", True) if r.direction == internal else e164[r.their_number]),
                     r.recording_url,
                     json.dumps(r.raw, ensure_ascii=False),
                 )
             )
+
+
+def _sequence(table: str) -> str:
+    """The sequence behind a table's id (looked up once per process)."""
+    if table not in _SEQUENCES:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+            _SEQUENCES[table] = cursor.fetchone()[0]
+    return _SEQUENCES[table]
+
+
+_SEQUENCES: dict[str, str] = {}
+
+
+def _match_new() -> int:
+    """The staged calls not stored yet, matched and numbered; returns how many."""
+    calls_seq, activities_seq = _sequence(CALLS), _sequence(ACTIVITIES)
     with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {NEW}")
         cursor.execute(
             f"""
-            INSERT INTO {CALLS} (source, external_id, started_at, answered_at, ended_at,
-                direction, disposition, talk_seconds, ring_seconds, account, user_id,
-                their_number, their_e164, contact_id, client_id, recording_url, self_reported,
-                raw, created_at, verdict_reasons)
-            SELECT s.source, s.external_id, s.started_at, s.answered_at, s.ended_at,
-                s.direction, s.disposition, s.talk_seconds, s.ring_seconds, s.account,
-                pa.user_id, s.their_number, s.their_e164, m.contact_id, m.client_id,
-                s.recording_url, false, s.raw, %(now)s, '[]'::jsonb
+            CREATE TEMP TABLE {NEW} ON COMMIT DROP AS
+            SELECT s.*, nextval(%(calls_seq)s::regclass) AS id,
+                pa.user_id, m.contact_id, m.client_id, m.owner_id,
+                COALESCE(u.team_id, m.team_id) AS team,
+                CASE WHEN m.client_id IS NOT NULL
+                     THEN nextval(%(activities_seq)s::regclass) END AS activity_id
             FROM {STAGE} s
             LEFT JOIN {PhoneAccount._meta.db_table} pa
                 ON pa.source = s.source AND pa.account = s.account
+            LEFT JOIN {User._meta.db_table} u ON u.id = pa.user_id
             -- A number shared by several live clients goes to the caller's own client first,
             -- else to the lowest client id.
             LEFT JOIN LATERAL (
-                SELECT p.contact_id, p.client_id
+                SELECT p.contact_id, p.client_id, cl.owner_id, cl.team_id
                 FROM {ContactPhone._meta.db_table} p
                 JOIN {Client._meta.db_table} cl
                     ON cl.id = p.client_id AND cl.merged_into_id IS NULL
@@ -83,43 +122,106 @@ def insert_calls(
                          p.client_id, p.id
                 LIMIT 1
             ) m ON true
-            ORDER BY s.ord
-            -- Re-sent records and the ones a parallel ingester stored a moment ago are skipped.
-            ON CONFLICT (source, external_id) DO NOTHING
-            RETURNING id, client_id, direction
-            """,  # noqa: S608 - table names are ours, values are parameters
-            {"now": now},
+            -- Re-sent records change nothing.
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {CALLS} k
+                WHERE k.source = s.source AND k.external_id = s.external_id
+            )
+            """,  # noqa: S608 - table names are ours
+            {"calls_seq": calls_seq, "activities_seq": activities_seq},
         )
-        rows = cursor.fetchall()
-        cursor.execute(f"DROP TABLE {STAGE}")
-    return rows
+        return cursor.rowcount
 
 
-def add_to_timelines(call_ids: list[int]) -> None:
-    """The new calls matched to a client appear on their timelines, linked in one statement."""
+def _check_unmatched_numbers() -> None:
+    """Numbers rewritten without a check that matched no contact are checked now; an invalid
+    one keeps no E.164 form (it is not a phone number the base could ever match)."""
+    from otdel.activities.calls import e164_or_blank
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT DISTINCT their_e164 FROM {NEW}
+                WHERE client_id IS NULL AND NOT checked AND their_e164 <> ''"""  # noqa: S608
+        )
+        candidates = [row[0] for row in cursor.fetchall()]
+        wrong = [(c, e164_or_blank(c)) for c in candidates]
+        wrong = [(c, e) for c, e in wrong if c != e]
+        if wrong:
+            cursor.execute(
+                f"""UPDATE {NEW} n SET their_e164 = v.e164
+                    FROM unnest(%s::text[], %s::text[]) AS v(candidate, e164)
+                    WHERE n.their_e164 = v.candidate AND n.client_id IS NULL
+                      AND NOT n.checked""",  # noqa: S608
+                [[c for c, _ in wrong], [e for _, e in wrong]],
+            )
+
+
+def _insert_judged(now: dt.datetime) -> list[Stored]:
+    """Insert the new calls with their verdicts and timeline entries in one statement."""
     labels = [(value, str(label)) for value, label in CallDisposition.choices]
-    subject = "CASE c.disposition " + " ".join("WHEN %s THEN %s" for _ in labels)
-    subject += " ELSE c.disposition END"
-    params: list[Any] = [ActivityKind.CALL, CallDirection.INTERNAL]
+    subject = "CASE ins.disposition " + " ".join("WHEN %s THEN %s" for _ in labels)
+    subject += " ELSE ins.disposition END"
+    params: list[Any] = [now, now, ActivityKind.CALL, CallDirection.INTERNAL]
     params += [p for pair in labels for p in pair]
-    params.append(call_ids)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH added AS (
-                INSERT INTO {Activity._meta.db_table} (client_id, author_id, kind, occurred_at,
-                    direction, talk_seconds, subject, body, source, external_id, self_reported,
-                    created_at)
-                SELECT c.client_id, c.user_id, %s, c.started_at,
-                    CASE WHEN c.direction = %s THEN '' ELSE c.direction END, c.talk_seconds,
-                    {subject}, '', c.source, c.external_id, false, c.created_at
-                FROM {CALLS} c
-                WHERE c.id = ANY(%s::bigint[]) AND c.client_id IS NOT NULL
-                  AND c.activity_id IS NULL
-                RETURNING id, source, external_id
+            WITH ins AS (
+                INSERT INTO {CALLS} (id, source, external_id, started_at, answered_at, ended_at,
+                    direction, disposition, talk_seconds, ring_seconds, account, user_id,
+                    their_number, their_e164, contact_id, client_id, recording_url,
+                    self_reported, raw, created_at, activity_id, effective, verdict_reasons,
+                    verdict_policy_id, measure, classified_at)
+                SELECT n.id, n.source, n.external_id, n.started_at, n.answered_at, n.ended_at,
+                    n.direction, n.disposition, n.talk_seconds, n.ring_seconds, n.account,
+                    n.user_id, n.their_number, n.their_e164, n.contact_id, n.client_id,
+                    n.recording_url, false, n.raw, %s, n.activity_id, v.effective, v.reasons,
+                    v.policy_id, v.measure, %s
+                FROM {NEW} n JOIN {verdicts_sql.OUT} v ON v.id = n.id
+                ORDER BY n.ord
+                -- Stored a moment ago by a parallel ingester: skipped (with its timeline id).
+                ON CONFLICT (source, external_id) DO NOTHING
+                RETURNING id, client_id, user_id, direction, disposition, talk_seconds,
+                    started_at, source, external_id, created_at, activity_id, effective
+            ), timeline AS (
+                INSERT INTO {ACTIVITIES} (id, client_id, author_id, kind, occurred_at,
+                    direction, talk_seconds, subject, body, source, external_id,
+                    self_reported, created_at)
+                SELECT ins.activity_id, ins.client_id, ins.user_id, %s, ins.started_at,
+                    CASE WHEN ins.direction = %s THEN '' ELSE ins.direction END,
+                    ins.talk_seconds, {subject}, '', ins.source, ins.external_id, false,
+                    ins.created_at
+                FROM ins WHERE ins.activity_id IS NOT NULL
             )
-            UPDATE {CALLS} c SET activity_id = added.id FROM added
-            WHERE c.source = added.source AND c.external_id = added.external_id
-            """,  # noqa: S608
+            SELECT id, client_id, user_id, direction, started_at, effective FROM ins
+            """,  # noqa: S608 - table names are ours, values are parameters
             params,
         )
+        return [Stored(*row) for row in cursor.fetchall()]
+
+
+def ingest(
+    records: Iterable[CallRecord], now: dt.datetime, e164: dict[str, tuple[str, bool]]
+) -> tuple[list[Stored], list[tuple[int, int, dt.datetime]]]:
+    """Store and judge the records not stored yet (inside the caller's transaction): the calls
+    stored, and (client, person, started) of stored later calls that became effective. `e164`
+    maps a typed number to its E.164 candidate and whether it was checked (calls.quick_e164)."""
+    _stage(records, e164)
+    if not _match_new():
+        return [], []
+    _check_unmatched_numbers()
+    verdicts_sql.start_run()
+    verdicts_sql.add_new(
+        f"""SELECT id, true, started_at, direction, disposition, talk_seconds, false, user_id,
+                   client_id, team, (raw -> 'outcomes')::text, owner_id
+            FROM {NEW}"""  # noqa: S608
+    )
+    verdicts_sql.add_later_calls()
+    verdicts_sql.judge_run()
+    became = verdicts_sql.write_stored(now)
+    stored = _insert_judged(now)
+    verdicts_sql.end_run()
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {NEW}")
+        cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
+    return stored, became

@@ -86,6 +86,14 @@ class CallDisposition(models.TextChoices):
     ABANDONED = "abandoned", _("abandoned by the caller")
 
 
+class CallMeasure(models.TextChoices):
+    """Which measure a judged call counts in: effective calls, or stale callbacks when the
+    team's policy counts those separately (never both)."""
+
+    EFFECTIVE = "effective", _("effective call")
+    CALLBACK = "callback", _("callback")
+
+
 class Call(models.Model):
     """A call as the phone system reported it: an append-only fact, unique by
     (source, external_id), so a re-sent record changes nothing. Manual calls are self-reported.
@@ -141,6 +149,11 @@ class Call(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         db_index=False,
+    )
+    # The measure the verdict counts the call in ('' : none), so callbacks can be reported
+    # apart from effective calls without re-reading the reasons.
+    measure = models.CharField(
+        _("counted as"), max_length=10, choices=CallMeasure.choices, blank=True, default=""
     )
     classified_at = models.DateTimeField(null=True, blank=True)
 

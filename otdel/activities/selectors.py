@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from otdel.activities.models import Call, CallDirection
+from otdel.activities.models import Call, CallDirection, CallMeasure
 from otdel.activities.unknown import may_resolve_unknown
 from otdel.core import clock
 from otdel.core.errors import NotFound
@@ -75,9 +75,11 @@ def call_log(
     direction: str = "",
     client_id: int | None = None,
     sort: str = "-time",
+    measure: str = "",
 ) -> QuerySet[Call]:
     """The call log: the viewer's calls ("mine"), or for the head of sales the team's ("team"),
-    optionally one person's; filtered by period, verdict, direction and client."""
+    optionally one person's; filtered by period, verdict, the measure a call counts in
+    ("effective" or "callback"), direction and client."""
     if scope == "team" and viewer.is_head_of_sales:
         qs = visible_calls(viewer)
         if person_id is not None:
@@ -93,6 +95,8 @@ def call_log(
         qs = qs.filter(started_at__lt=until)
     if effective is not None:
         qs = qs.filter(effective=effective)
+    if measure in CallMeasure.values:
+        qs = qs.filter(measure=measure)
     if direction in CallDirection.values:
         qs = qs.filter(direction=direction)
     if client_id is not None:

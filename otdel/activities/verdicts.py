@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -299,6 +299,8 @@ class _Row:
     client_id: int | None
     team_id: int | None
     outcomes: frozenset[str]
+    # The verdict stored now, to write only what changes.
+    stored: tuple[bool | None, Any, int | None, str] = (None, None, None, "")
 
 
 def _owners_at(client_ids: set[int]) -> Any:
@@ -358,10 +360,27 @@ def _load_rows(call_ids: Sequence[int]) -> list[_Row]:
             "user__team_id",
             "client__team_id",
             "raw__outcomes",
+            "effective",
+            "verdict_reasons",
+            "verdict_policy_id",
+            "measure",
         )
     )
     rows = []
-    for cid, started, direction, disp, talk, self_rep, user, client, uteam, cteam, outs in values:
+    for (
+        cid,
+        started,
+        direction,
+        disp,
+        talk,
+        self_rep,
+        user,
+        client,
+        uteam,
+        cteam,
+        outs,
+        *stored,
+    ) in values:
         # Marked on the card, plus any an integration reported with the call record itself.
         reported = {o for o in outs if isinstance(o, str)} if isinstance(outs, list) else set()
         outcomes = frozenset(reported | marked.get(cid, set()))
@@ -377,6 +396,7 @@ def _load_rows(call_ids: Sequence[int]) -> list[_Row]:
                 client,
                 uteam or cteam,
                 outcomes,
+                (stored[0], stored[1], stored[2], stored[3]),
             )
         )
     return rows
@@ -518,41 +538,54 @@ class _History:
 # --- writing --------------------------------------------------------------------------------
 
 
-def _write(verdicts: list[tuple[int, Verdict, int | None]], now: dt.datetime) -> None:
-    """Write the verdicts in one statement (PostgreSQL) or one batched statement (SQLite)."""
+@dataclass
+class Judged:
+    """What a classification did: calls judged, and (client, person, started) of the calls
+    that became effective (their owners' clocks may restart)."""
+
+    count: int = 0
+    became_effective: list[tuple[int, int, dt.datetime]] = field(default_factory=list)
+
+
+def _write(
+    rows: list[_Row], verdicts: list[tuple[int, Verdict, int | None]], now: dt.datetime
+) -> list[tuple[int, int, dt.datetime]]:
+    """Write the verdicts that differ from the stored ones (one batched statement); returns
+    (client, person, started) of the calls that became effective."""
     table = Call._meta.db_table
-    ids = [v[0] for v in verdicts]
-    effective = [v[1].effective for v in verdicts]
-    reasons = [
-        json.dumps([r.as_json() for r in v[1].reasons], ensure_ascii=False) for v in verdicts
-    ]
-    policies = [v[2] for v in verdicts]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"""
-                UPDATE {table} AS c
-                SET effective = v.effective, verdict_reasons = v.reasons::jsonb,
-                    verdict_policy_id = v.policy_id, classified_at = %s
-                FROM unnest(%s::bigint[], %s::boolean[], %s::text[], %s::bigint[])
-                     AS v(id, effective, reasons, policy_id)
-                WHERE c.id = v.id
-                """,  # noqa: S608 - the table name is ours, every value is a parameter
-                [now, ids, effective, reasons, policies],
+    changed = []
+    became: list[tuple[int, int, dt.datetime]] = []
+    for row, (cid, verdict, policy_id) in zip(rows, verdicts, strict=True):
+        reasons = [r.as_json() for r in verdict.reasons]
+        measure = verdict.measure or ""
+        if row.stored == (verdict.effective, reasons, policy_id, measure):
+            continue
+        changed.append(
+            (
+                verdict.effective,
+                json.dumps(reasons, ensure_ascii=False),
+                policy_id,
+                measure,
+                connection.ops.adapt_datetimefield_value(now),
+                cid,
             )
-        else:
-            at = connection.ops.adapt_datetimefield_value(now)
+        )
+        if verdict.effective and not row.stored[0] and row.client_id and row.user_id:
+            became.append((row.client_id, row.user_id, row.started_at))
+    if changed:
+        with connection.cursor() as cursor:
             cursor.executemany(
                 f"UPDATE {table} SET effective = %s, verdict_reasons = %s, "  # noqa: S608
-                "verdict_policy_id = %s, classified_at = %s WHERE id = %s",
-                list(zip(effective, reasons, policies, [at] * len(ids), ids, strict=True)),
+                "verdict_policy_id = %s, measure = %s, classified_at = %s WHERE id = %s",
+                changed,
             )
+    return became
 
 
-def _classify_ordered(ordered_ids: Sequence[int]) -> int:
+def _classify_ordered(ordered_ids: Sequence[int]) -> Judged:
     """Judge and write calls given in time order, chunk by chunk (each chunk sees the verdicts
-    the earlier chunks wrote)."""
-    done = 0
+    the earlier chunks wrote). The portable path (SQLite); PostgreSQL uses verdicts_sql."""
+    judged = Judged()
     now = clock.now()
     run = _Run(ordered_ids)
     for start in range(0, len(ordered_ids), CHUNK):
@@ -561,27 +594,48 @@ def _classify_ordered(ordered_ids: Sequence[int]) -> int:
             continue
         with transaction.atomic():
             verdicts = _judge_rows(rows, run)
-            _write(verdicts, now)
-        done += len(verdicts)
-    return done
+            judged.became_effective += _write(rows, verdicts, now)
+        judged.count += len(verdicts)
+    return judged
 
 
-def classify_calls(call_ids: list[int]) -> int:
-    """Give new (or newly matched) calls their verdict under the version in force at their
-    start; returns how many were classified. Called by the ingestion after inserting calls."""
-    if not call_ids:
-        return 0
-    if connection.vendor == "postgresql":
-        with transaction.atomic():
-            verdicts_sql.start_run()
-            verdicts_sql.add_ids(call_ids)
-            return verdicts_sql.classify_run(clock.now())
-    ordered = list(
-        Call.objects.filter(pk__in=set(call_ids))
+def _with_later_calls(call_ids: Sequence[int]) -> list[int]:
+    """The calls and every later call of their clients, in time order: a call that arrives
+    late (an old CDR imported today) or whose outcomes changed is history to the later ones."""
+    given = list(set(call_ids))
+    earlier_given = Call.objects.filter(
+        pk__in=given, client_id=OuterRef("client_id"), started_at__lte=OuterRef("started_at")
+    )
+    later = Call.objects.filter(
+        client_id__in=Call.objects.filter(pk__in=given, client__isnull=False).values("client_id")
+    ).filter(Exists(earlier_given))
+    return list(
+        Call.objects.filter(Q(pk__in=given) | Q(pk__in=later.values("pk")))
         .order_by("started_at", "id")
         .values_list("id", flat=True)
     )
-    return _classify_ordered(ordered)
+
+
+def judge_calls(call_ids: Sequence[int]) -> Judged:
+    """Give calls their verdict under the version in force at their start, and judge again the
+    later calls of the same clients (their history changed). Writes only verdicts that change."""
+    if not call_ids:
+        return Judged()
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            verdicts_sql.start_run()
+            verdicts_sql.add_ids(list(call_ids))
+            verdicts_sql.add_later_calls()
+            count = verdicts_sql.judge_run()
+            became = verdicts_sql.write_stored(clock.now())
+            verdicts_sql.end_run()
+        return Judged(count, became)
+    return _classify_ordered(_with_later_calls(call_ids))
+
+
+def classify_calls(call_ids: list[int]) -> int:
+    """Judge calls (and the later calls of their clients); returns how many were judged."""
+    return judge_calls(call_ids).count
 
 
 def reclassify(team_id: int, *, since: dt.datetime) -> int:
@@ -592,14 +646,17 @@ def reclassify(team_id: int, *, since: dt.datetime) -> int:
         with transaction.atomic():
             verdicts_sql.start_run()
             verdicts_sql.add_team_since(team_id, since)
-            return verdicts_sql.classify_run(clock.now())
+            count = verdicts_sql.judge_run()
+            verdicts_sql.write_stored(clock.now())
+            verdicts_sql.end_run()
+        return count
     ordered = list(
         Call.objects.filter(started_at__gte=since)
         .filter(Q(user__team_id=team_id) | Q(user__isnull=True, client__team_id=team_id))
         .order_by("started_at", "id")
         .values_list("id", flat=True)
     )
-    return _classify_ordered(ordered)
+    return _classify_ordered(ordered).count
 
 
 def effective_owner_calls(call_ids: list[int]) -> list[tuple[int, int, dt.datetime]]:

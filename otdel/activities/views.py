@@ -124,6 +124,8 @@ def call_log(request: HttpRequest) -> HttpResponse:
         period = "week"
     effective_raw = request.GET.get("effective", "")
     effective = {"yes": True, "no": False}.get(effective_raw)
+    # "Callbacks": stale callbacks the team's policy counts as a separate measure.
+    measure = "callback" if effective_raw == "callback" else ""
     direction = request.GET.get("direction", "")
     sort = request.GET.get("sort", "-time")
     if sort not in selectors.SORTS:
@@ -139,6 +141,7 @@ def call_log(request: HttpRequest) -> HttpResponse:
         effective=effective,
         direction=direction,
         sort=sort,
+        measure=measure,
     )
     rows, number, has_next = page_without_count(request, qs, size=PAGE_SIZE)
     now = clock.now()

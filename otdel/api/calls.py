@@ -77,6 +77,10 @@ class CallOut(Schema):
     recording_url: str
     self_reported: bool
     effective: bool | None = Field(description="null: not judged yet")
+    measure: Literal["effective", "callback", ""] = Field(
+        description="The measure the call counts in: an effective call, a stale callback the "
+        "policy counts separately, or none"
+    )
     policy_version: int | None = Field(description="The policy version that judged it")
 
 
@@ -111,6 +115,7 @@ def _call_out(call: Call) -> CallOut:
         recording_url=call.recording_url,
         self_reported=call.self_reported,
         effective=call.effective,
+        measure=call.measure,  # type: ignore[arg-type]
         policy_version=call.verdict_policy.version if call.verdict_policy else None,
     )
 
@@ -140,6 +145,9 @@ class CallFilters(Schema):
     )
     user_id: int | None = Field(None, description="One person's calls (with scope=team)")
     effective: bool | None = None
+    measure: Literal["effective", "callback"] | None = Field(
+        None, description="Only calls counted in this measure (callback: stale callbacks)"
+    )
     direction: Literal["out", "in", "internal"] | None = None
     since: dt.datetime | None = Field(None, description="Calls started at or after")
     until: dt.datetime | None = Field(None, description="Calls started before")
@@ -167,6 +175,7 @@ def list_calls(
         direction=filters.direction or "",
         client_id=filters.client_id,
         sort=filters.sort,
+        measure=filters.measure or "",
     ).select_related("verdict_policy")
     start = (paging.page - 1) * paging.page_size
     rows = list(qs[start : start + paging.page_size + 1])

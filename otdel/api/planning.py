@@ -118,6 +118,9 @@ class FactOut(Schema):
     calls: int = Field(description="Outbound calls")
     answered: int
     effective: int
+    callbacks: int = Field(
+        description="Stale callbacks the policy counts as a separate measure (never effective)"
+    )
     talk_seconds: int
     tasks_done: int
     overdue: int = Field(description="Open tasks due before the day")
@@ -146,6 +149,7 @@ def _fact_out(fact: selectors.DayFact) -> FactOut:
         calls=fact.calls,
         answered=fact.answered,
         effective=fact.effective,
+        callbacks=fact.callbacks,
         talk_seconds=fact.talk_seconds,
         tasks_done=fact.tasks_done,
         overdue=fact.overdue,

@@ -11,8 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Case, DateTimeField, F, Q, Value, When
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from otdel.audit.services import record
@@ -421,53 +421,57 @@ def note_effective_calls(calls: list[tuple[int, int, dt.datetime]]) -> int:
     """Restart owners' idle clocks for effective calls, set-based: (client, caller, when) rows;
     only a caller who still owns the client counts, where the team's policy counts calls, and a
     clock never moves backwards. Returns how many clocks moved."""
-    latest: dict[tuple[int, int], dt.datetime] = {}
-    for client_id, user_id, at in calls:
-        key = (client_id, user_id)
-        latest[key] = max(latest.get(key, at), at)
-    if not latest:
+    if not calls:
         return 0
-    teams = dict(Client.objects.filter(pk__in={c for c, _ in latest}).values_list("pk", "team_id"))
-    counts = {
-        team_id: "call" in policy_in_force(team_id).doc.qualifying_kinds
-        for team_id in set(teams.values())
-    }
-    rows = [(c, u, at) for (c, u), at in latest.items() if counts.get(teams.get(c, -1))]
-    # Read the clocks once, keep only what would move, then one UPDATE by primary key whose
-    # CASE re-checks owner and clock, so a client that changed hands meanwhile keeps its clock.
-    current = {
-        pk: (owner_id, clock_at)
-        for pk, owner_id, clock_at in Client.objects.filter(
-            pk__in=[c for c, _, _ in rows]
-        ).values_list("pk", "owner_id", "activity_clock_at")
-    }
-
-    def moves(client_id: int, user_id: int, at: dt.datetime) -> bool:
-        owner_id, clock_at = current.get(client_id, (None, None))
-        return owner_id == user_id and (clock_at is None or clock_at < at)
-
-    due = [(c, u, at) for c, u, at in rows if moves(c, u, at)]
-    for start in range(0, len(due), 500):
-        chunk = due[start : start + 500]
-        still_due = [
-            When(
-                Q(pk=c, owner_id=u)
-                & (Q(activity_clock_at__lt=at) | Q(activity_clock_at__isnull=True)),
-                then=Value(at),
+    client_ids = sorted({c for c, _, _ in calls})
+    team_ids = set(
+        Client.objects.filter(pk__in=client_ids).values_list("team_id", flat=True).distinct()
+    )
+    counting = [t for t in team_ids if "call" in policy_in_force(t).doc.qualifying_kinds]
+    if not counting:
+        return 0
+    # One UPDATE whose WHERE re-checks owner and clock, so a client that changed hands
+    # meanwhile keeps its clock; the latest call per (client, caller) wins.
+    table = Client._meta.db_table
+    moved = 0
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"""
+                UPDATE {table} AS c SET activity_clock_at = m.at, return_warned_at = NULL
+                FROM (SELECT client_id, user_id, max(at) AS at
+                      FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[])
+                           AS v(client_id, user_id, at)
+                      GROUP BY client_id, user_id) m
+                WHERE c.id = m.client_id AND c.owner_id = m.user_id
+                  AND c.team_id = ANY(%s::bigint[])
+                  AND (c.activity_clock_at IS NULL OR c.activity_clock_at < m.at)
+                """,  # noqa: S608 - the table name is ours, every value is a parameter
+                [
+                    [c for c, _, _ in calls],
+                    [u for _, u, _ in calls],
+                    [at for _, _, at in calls],
+                    counting,
+                ],
             )
-            for c, u, at in chunk
-        ]
-        Client.objects.filter(pk__in=[c for c, _, _ in chunk]).update(
-            activity_clock_at=Case(
-                *still_due, default=F("activity_clock_at"), output_field=DateTimeField()
-            ),
-            return_warned_at=Case(
-                *(When(w.condition, then=Value(None)) for w in still_due),
-                default=F("return_warned_at"),
-                output_field=DateTimeField(),
-            ),
-        )
-    return len(due)
+            return cursor.rowcount
+        adapt = connection.ops.adapt_datetimefield_value
+        for start in range(0, len(calls), 300):
+            chunk = calls[start : start + 300]
+            values = ", ".join("(%s, %s, %s)" for _ in chunk)
+            teams = ", ".join("%s" for _ in counting)
+            cursor.execute(
+                f"""
+                UPDATE {table} AS c SET activity_clock_at = m.at, return_warned_at = NULL
+                FROM (SELECT column1 AS client_id, column2 AS user_id, max(column3) AS at
+                      FROM (VALUES {values}) GROUP BY column1, column2) AS m
+                WHERE c.id = m.client_id AND c.owner_id = m.user_id AND c.team_id IN ({teams})
+                  AND (c.activity_clock_at IS NULL OR c.activity_clock_at < m.at)
+                """,  # noqa: S608
+                [*(v for c, u, at in chunk for v in (c, u, adapt(at))), *counting],
+            )
+            moved += cursor.rowcount
+    return moved
 
 
 def settle_merge(

@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
-from otdel.activities.models import Call, CallDirection, CallDisposition
+from otdel.activities.models import Call, CallDirection, CallDisposition, CallMeasure
 from otdel.clients.models import Client
 from otdel.core import clock
 from otdel.core.calendar import is_working_day
@@ -110,6 +110,8 @@ class DayFact:
     calls: int = 0
     answered: int = 0
     effective: int = 0
+    # Stale callbacks the team's policy counts as a separate measure (never effective).
+    callbacks: int = 0
     talk_seconds: int = 0
     tasks_done: int = 0
     overdue: int = 0
@@ -159,6 +161,7 @@ def team_facts(people: list[User], day: dt.date, now: dt.datetime | None = None)
             calls=Count("pk", filter=Q(direction=CallDirection.OUTBOUND)),
             answered=Count("pk", filter=OUT_ANSWERED),
             effective=Count("pk", filter=Q(effective=True)),
+            callbacks=Count("pk", filter=Q(measure=CallMeasure.CALLBACK)),
             talk=Sum("talk_seconds", filter=Q(direction=CallDirection.OUTBOUND)),
         )
     }
@@ -192,6 +195,7 @@ def team_facts(people: list[User], day: dt.date, now: dt.datetime | None = None)
             calls=c.get("calls", 0),
             answered=c.get("answered", 0),
             effective=c.get("effective", 0),
+            callbacks=c.get("callbacks", 0),
             talk_seconds=c.get("talk") or 0,
             tasks_done=done.get(person.pk, 0),
             overdue=overdue.get(person.pk, 0),

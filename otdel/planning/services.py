@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils.translation import gettext as _
 
@@ -48,6 +48,8 @@ def complete_tasks_for_calls(call_ids: Sequence[int]) -> int:
     Called by the call ingestion (otdel.activities.calls) with the ids of new call facts."""
     if not call_ids:
         return 0
+    if connection.vendor == "postgresql":
+        return _complete_tasks_postgresql(list(call_ids))
     matching = Call.objects.filter(
         pk__in=list(call_ids),
         user_id=OuterRef("assignee_id"),
@@ -67,6 +69,37 @@ def complete_tasks_for_calls(call_ids: Sequence[int]) -> int:
                 done_by_call_id=Subquery(matching.values("pk")[:1]),
             )
         )
+
+
+def _complete_tasks_postgresql(call_ids: list[int]) -> int:
+    """The same in one statement, the calls passed as one array (a batch holds thousands)."""
+    tasks, calls = Task._meta.db_table, Call._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {tasks} AS t SET status = %(done)s, done_at = m.started_at,
+                done_by_call_id = m.call_id
+            FROM (
+                SELECT DISTINCT ON (o.id) o.id AS task_id, c.id AS call_id, c.started_at
+                FROM {calls} c
+                JOIN {tasks} o ON o.client_id = c.client_id AND o.assignee_id = c.user_id
+                    AND o.status = %(open)s AND o.kind = %(call)s AND c.started_at >= o.created_at
+                WHERE c.id = ANY(%(ids)s::bigint[]) AND c.direction = %(out)s
+                  AND c.disposition = %(answered)s
+                ORDER BY o.id, c.started_at, c.id
+            ) AS m
+            WHERE t.id = m.task_id AND t.status = %(open)s
+            """,  # noqa: S608 - table names are ours, every value is a parameter
+            {
+                "done": TaskStatus.DONE,
+                "open": TaskStatus.OPEN,
+                "call": TaskKind.CALL,
+                "ids": call_ids,
+                "out": CallDirection.OUTBOUND,
+                "answered": CallDisposition.ANSWERED,
+            },
+        )
+        return cursor.rowcount
 
 
 def _load_task(task_id: int, actor: User) -> Task:

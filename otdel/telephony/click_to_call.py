@@ -2,9 +2,11 @@
 phone and, when he picks up, dials the client's number from his extension.
 
 Nothing is written to the database here: the call itself arrives later as a normal fact through
-the AMI listener / CDR import (record_calls). The request is kept in Django's cache (file cache on
-one machine, Redis on several) under its request id, so the dialling page can find the call the
-PBX reports: the actor's call to the client that started after the request.
+the AMI listener / CDR import (record_calls). Its talk time counts from the client's answer, not
+from the manager's pick-up, which is where Asterisk's CDR counts from (see
+providers/asterisk/cdr.py and cel.py). The request is kept in Django's cache (file cache on one
+machine, Redis on several) under its request id, so the dialling page can find the call the PBX
+reports: the actor's call to the client that started after the request.
 
 Settings (environment):
 - OTDEL_ASTERISK_AMI_HOST / _PORT / _USER / _SECRET: the AMI (as for asterisk_listen);

@@ -1,24 +1,31 @@
 """Cloud phone systems post their call events here; a finished call becomes a call fact.
 
-Every endpoint does the same, in this order, and writes only at the very end (record_calls is
-one transaction, so a refused request writes nothing and nothing is half-written):
-1. body over OTDEL_WEBHOOK_MAX_BYTES → 413 "too_large";
+Every endpoint does the same, in this order, and writes a call only at the very end (the call and
+its signature's memory are one transaction, so a refused request writes nothing and nothing is
+half-written):
+1. more than OTDEL_WEBHOOK_RATE_PER_IP requests from this address in the current window
+   (OTDEL_WEBHOOK_RATE_WINDOW_SECONDS) → 429 "rate_limited";
 2. no secret configured for this provider and source → 404 "unknown_source";
-3. signature check → 403 "bad_signature" (Zadarma signs form fields, so an unreadable body is
+3. the source has an allow-list (OTDEL_<PROVIDER>_<SOURCE>_ALLOWED_IPS) without this address →
+   403 "forbidden_ip";
+4. more than OTDEL_WEBHOOK_RATE_PER_SOURCE requests to this source in the window → 429;
+5. body over OTDEL_WEBHOOK_MAX_BYTES → 413 "too_large";
+6. signature check → 403 "bad_signature" (Zadarma signs form fields, so an unreadable body is
    400 "malformed" before it; Mango and ours sign the raw text, so the check comes first);
-4. the event's time outside ±OTDEL_WEBHOOK_MAX_AGE_SECONDS (default 900) of now → 403 "stale":
+7. the event's time outside ±OTDEL_WEBHOOK_MAX_AGE_SECONDS (default 900) of now → 403 "stale":
    a captured request cannot be replayed later. Mango: the summary's end_time. Zadarma: the end
    (call_start + duration) and, since duration is unsigned, call_start no older than the window
    plus OTDEL_ZADARMA_MAX_CALL_SECONDS. Generic: the signed X-Otdel-Timestamp;
-5. malformed JSON → 400 "malformed"; a missing field → 422 "missing_field" with the field;
-6. intermediate events (a call appeared, rings, was answered) → 200 "acknowledged", nothing
+8. malformed JSON → 400 "malformed"; a missing field → 422 "missing_field" with the field;
+9. intermediate events (a call appeared, rings, was answered) → 200 "acknowledged", nothing
    written; a finished call → record_calls → 200 with counts. The same call sent again is
    "already known" (source, external_id unique): 200 and nothing new. A number nobody has is
    stored without a client (record_calls counts it as unknown) → 200.
 
 Zadarma signs only three fields, not the call id, duration or result: a signature already seen
-with another call id is refused as a replay (403 "replay"), remembered in Django's cache for the
-window plus the longest call. A durable table would survive a cache flush; see docs/telephony.md.
+with another call id is refused as a replay (403 "replay"). The memory is a table
+(otdel.telephony.replays), so a cache flush or a second app process does not forget it; Mango
+and the generic webhook sign the whole event, so a replay there is the same call, already known.
 
 Secrets come per source from settings or the environment, never from the repository:
 OTDEL_MANGO_<SOURCE>_API_KEY / _API_SALT, OTDEL_ZADARMA_<SOURCE>_SECRET (+ _TZ),
@@ -28,13 +35,10 @@ OTDEL_WEBHOOK_<SOURCE>_TOKEN (+ _TZ); <SOURCE> is the URL's source in upper case
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
-import os
 import re
 
-from django.conf import settings
-from django.core.cache import cache
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -43,10 +47,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 from otdel.activities.calls import IngestResult, record_calls
 from otdel.core import clock
 from otdel.core.errors import DomainError, Forbidden, NotFound
+from otdel.telephony import admission, replays
+from otdel.telephony.conf import env_key, int_setting, longest_call, max_age, setting
 from otdel.telephony.providers import generic, mango, zadarma
 from otdel.telephony.records import CallRecord
 
 log = logging.getLogger("otdel.telephony.webhooks")
+
+# The prefix of each provider's per-source settings (secrets, zone, allow-list).
+_SETTING_PREFIX = {"mango": "MANGO", "zadarma": "ZADARMA", "generic": "WEBHOOK"}
 
 
 class TooLarge(DomainError):
@@ -56,31 +65,31 @@ class TooLarge(DomainError):
     code = "too_large"
 
 
-def setting(name: str, default: str = "") -> str:
-    """A setting from Django settings (tests) or the environment (deployments)."""
-    value = getattr(settings, name, None)
-    if value is None:
-        value = os.environ.get(name, default)
-    return str(value)
-
-
-def _env_key(source: str) -> str:
-    return re.sub(r"[^A-Z0-9]", "_", source.upper())
-
-
-def _int_setting(name: str, default: int) -> int:
-    try:
-        return int(setting(name, str(default)))
-    except ValueError:
-        return default
-
-
-def _max_age() -> dt.timedelta:
-    return dt.timedelta(seconds=_int_setting("OTDEL_WEBHOOK_MAX_AGE_SECONDS", 900))
+def _admit(request: HttpRequest, provider: str, source: str, *, configured: bool) -> None:
+    """Refuse before any work: a flooding address, an unknown source, an address the source's
+    allow-list does not name, a flooded source. Counts the request against both limits."""
+    address = admission.client_address(request)
+    admission.count_request(
+        admission.PER_IP,
+        admission.address_subject(address),
+        limit=int_setting("OTDEL_WEBHOOK_RATE_PER_IP", 600),
+    )
+    if not configured:
+        raise _unknown_source()
+    prefix = _SETTING_PREFIX[provider]
+    admission.refuse_outside_allow_list(
+        address, setting_name=f"OTDEL_{prefix}_{env_key(source)}_ALLOWED_IPS"
+    )
+    # Counted after the allow-list, so strangers cannot spend a listed source's budget.
+    admission.count_request(
+        admission.PER_SOURCE,
+        f"{provider}:{source}",
+        limit=int_setting("OTDEL_WEBHOOK_RATE_PER_SOURCE", 1200),
+    )
 
 
 def _read_body(request: HttpRequest) -> bytes:
-    limit = _int_setting("OTDEL_WEBHOOK_MAX_BYTES", 1024 * 1024)
+    limit = int_setting("OTDEL_WEBHOOK_MAX_BYTES", 1024 * 1024)
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -95,7 +104,7 @@ def _read_body(request: HttpRequest) -> bytes:
 
 def _check_fresh(moment: dt.datetime, *, older_allowed: dt.timedelta | None = None) -> None:
     """Refuse an event from too long ago (a replay) or from the future (a forged clock)."""
-    window = _max_age()
+    window = max_age()
     now = clock.now()
     if moment < now - (older_allowed or window) or moment > now + window:
         raise Forbidden(
@@ -106,10 +115,16 @@ def _check_fresh(moment: dt.datetime, *, older_allowed: dt.timedelta | None = No
 
 
 def _refuse(err: DomainError, provider: str, source: str) -> JsonResponse:
-    log.warning("webhook %s/%s refused: %s %s", provider, source, err.code, err.details)
-    return JsonResponse(
+    response = JsonResponse(
         {"code": err.code, "message": err.message, "details": err.details}, status=err.status
     )
+    if isinstance(err, admission.RateLimited):
+        # The limiter logs the first refusal of each window with its subject; one more line here
+        # for every refused request of a flood would tell nothing new.
+        response["Retry-After"] = str(err.retry_after)
+        return response
+    log.warning("webhook %s/%s refused: %s %s", provider, source, err.code, err.details)
+    return response
 
 
 def _acknowledged(event: str) -> JsonResponse:
@@ -139,18 +154,19 @@ def _unknown_source() -> NotFound:
 def mango_event(request: HttpRequest, source: str, event: str = "") -> HttpResponse:
     """Mango Office VPBX: a summary is a finished call; other events are acknowledged."""
     try:
-        body = _read_body(request)
-        key = _env_key(source)
+        key = env_key(source)
         api_key = setting(f"OTDEL_MANGO_{key}_API_KEY")
         api_salt = setting(f"OTDEL_MANGO_{key}_API_SALT")
-        if not (api_key and api_salt):
-            raise _unknown_source()
+        _admit(request, "mango", source, configured=bool(api_key and api_salt))
+        body = _read_body(request)
         json_text = mango.verify(body, api_key=api_key, api_salt=api_salt)
         parsed = mango.parse(event or "", json_text, source=source)
         if parsed.event_time is not None:
             _check_fresh(parsed.event_time)
         if not parsed.records:
             return _acknowledged(parsed.event)
+        # The whole event is signed, entry_id included: a replay is this call again, already
+        # known, so no signature memory is needed (unlike Zadarma).
         return _stored(parsed.records)
     except DomainError as err:
         return _refuse(err, "mango", source)
@@ -162,10 +178,9 @@ def mango_event(request: HttpRequest, source: str, event: str = "") -> HttpRespo
 def zadarma_event(request: HttpRequest, source: str) -> HttpResponse:
     """Zadarma: NOTIFY_END / NOTIFY_OUT_END are finished calls; other events are acknowledged."""
     try:
-        key = _env_key(source)
+        key = env_key(source)
         secret = setting(f"OTDEL_ZADARMA_{key}_SECRET")
-        if not secret:
-            raise _unknown_source()
+        _admit(request, "zadarma", source, configured=bool(secret))
         if request.method == "GET":
             # Zadarma checks the address when it is saved: it sends zd_echo and wants it back.
             echo = request.GET.get("zd_echo", "")
@@ -181,31 +196,22 @@ def zadarma_event(request: HttpRequest, source: str) -> HttpResponse:
         if not parsed.records:
             return _acknowledged(parsed.event)
         record = parsed.records[0]
-        longest = dt.timedelta(seconds=_int_setting("OTDEL_ZADARMA_MAX_CALL_SECONDS", 4 * 3600))
-        _check_fresh(record.started_at, older_allowed=_max_age() + longest)
+        _check_fresh(record.started_at, older_allowed=max_age() + longest_call())
         assert parsed.event_time is not None
         _check_fresh(parsed.event_time)
-        signed_text = zadarma.signing_string(data)
-        _refuse_reused_signature(source, parsed.event, signed_text, record.external_id, longest)
-        return _stored(parsed.records)
+        # The call id is not signed: the signature is remembered with the call it came with, in
+        # the call's own transaction, so a refused or failed request leaves no memory behind.
+        with transaction.atomic():
+            replays.remember_signature(
+                provider="zadarma",
+                source=source,
+                event=parsed.event,
+                signed_text=zadarma.signing_string(data),
+                external_id=record.external_id,
+            )
+            return _stored(parsed.records)
     except DomainError as err:
         return _refuse(err, "zadarma", source)
-
-
-def _refuse_reused_signature(
-    source: str, event: str, signed_text: str, call_id: str, longest: dt.timedelta
-) -> None:
-    """A Zadarma signature belongs to one call: the same one with another call id is forged.
-    Keyed by the signed text, not the header, because two encodings of it are accepted."""
-    digest = hashlib.sha256(signed_text.encode()).hexdigest()
-    cache_key = f"otdel:webhook:zadarma:{source}:{event}:{digest}"
-    timeout = int((_max_age() * 2 + longest).total_seconds())
-    if cache.add(cache_key, call_id, timeout):
-        return
-    if cache.get(cache_key) != call_id:
-        raise Forbidden(
-            _("This signature was already used for another call."), code="replay", call_id=call_id
-        )
 
 
 # CSRF-exempt for the same reason as mango_event: the sender signs with its token instead.
@@ -214,11 +220,10 @@ def _refuse_reused_signature(
 def generic_event(request: HttpRequest, source: str) -> HttpResponse:
     """otdel's own JSON webhook: one finished call or a batch, signed with the source's token."""
     try:
-        body = _read_body(request)
-        key = _env_key(source)
+        key = env_key(source)
         token = setting(f"OTDEL_WEBHOOK_{key}_TOKEN")
-        if not token:
-            raise _unknown_source()
+        _admit(request, "generic", source, configured=bool(token))
+        body = _read_body(request)
         sent_at = generic.verify(
             body,
             timestamp=request.headers.get("X-Otdel-Timestamp", ""),
@@ -230,6 +235,8 @@ def generic_event(request: HttpRequest, source: str) -> HttpResponse:
         records = generic.parse(body, source=source, tz=tz)
         if not records:
             return _acknowledged("empty")
+        # The body is signed with its timestamp: a replay inside the window is the same calls
+        # again, already known, so no signature memory is needed (unlike Zadarma).
         return _stored(records)
     except DomainError as err:
         return _refuse(err, "generic", source)

@@ -182,3 +182,100 @@ def test_self_reported_call_is_shown_but_does_not_protect_the_client(head, manag
     frozen_clock.advance(dt.timedelta(days=10, minutes=1))
     run_sweep()
     assert Client.objects.get(pk=client.pk).owner is None
+
+
+def _publish(head, frozen_clock, **document):
+    from otdel.activities.call_policy_services import publish_call_policy
+
+    publish_call_policy(
+        head.team_id, document=document, effective_from=frozen_clock.now(), actor=head
+    )
+    frozen_clock.advance(dt.timedelta(minutes=1))
+
+
+def test_late_call_judges_the_later_calls_of_its_client_again(head, caller, frozen_clock):
+    """An old CDR imported today: its effective call was first, so the call already counted
+    for the following days no longer counts (one effective call per client in 7 days)."""
+    _publish(head, frozen_clock, once_per_client_days=7)
+    make_client(head, owner=caller, phones=["+74951000001"])
+    start = frozen_clock.now()
+    record_calls([_call("tuesday", "+74951000001", at=start + dt.timedelta(days=1))])
+    assert Call.objects.get(external_id="tuesday").effective is True
+
+    record_calls([_call("monday-late", "+74951000001", at=start + dt.timedelta(hours=1))])
+
+    late, later = (
+        Call.objects.get(external_id="monday-late"),
+        Call.objects.get(external_id="tuesday"),
+    )
+    assert late.effective is True and late.measure == "effective"
+    assert later.effective is False and later.measure == ""
+    assert [r["code"] for r in later.verdict_reasons] == ["already_counted"]
+
+
+def test_late_call_changes_nothing_for_other_clients_or_earlier_calls(head, caller, frozen_clock):
+    _publish(head, frozen_clock, once_per_client_days=7)
+    make_client(head, owner=caller, phones=["+74951000001"])
+    make_client(head, owner=caller, phones=["+74951000002"])
+    start = frozen_clock.now()
+    record_calls(
+        [
+            _call("first", "+74951000001", at=start),
+            _call("other-client", "+74951000002", at=start + dt.timedelta(days=2)),
+        ]
+    )
+    before = {c.external_id: (c.effective, c.classified_at) for c in Call.objects.all()}
+    frozen_clock.advance(dt.timedelta(hours=1))
+
+    record_calls([_call("late", "+74951000001", at=start + dt.timedelta(days=1))])
+
+    assert Call.objects.get(external_id="late").effective is False  # counted on day one
+    after = {c.external_id: (c.effective, c.classified_at) for c in Call.objects.all()}
+    assert after["first"] == before["first"]  # earlier calls are not rewritten
+    assert after["other-client"] == before["other-client"]
+
+
+def test_stale_callback_counts_as_a_callback_when_the_policy_says_so(head, caller, frozen_clock):
+    """'Counted separately': a week-old inbound call called back at length is no effective
+    call, but it is reported in the callback measure."""
+    _publish(head, frozen_clock, stale_callbacks="separate")
+    make_client(head, owner=caller, phones=["+74951000001"])
+    record_calls([_call("in", "+74951000001", direction="in", talk=30, at=frozen_clock.now())])
+    frozen_clock.advance(dt.timedelta(days=7))
+    record_calls(
+        [
+            _call("callback", "+74951000001", talk=300, at=frozen_clock.now()),
+            _call("short", "+74951000001", talk=40, at=frozen_clock.now() + dt.timedelta(hours=1)),
+        ]
+    )
+    callback, short = (
+        Call.objects.get(external_id="callback"),
+        Call.objects.get(external_id="short"),
+    )
+    assert (callback.effective, callback.measure) == (False, "callback")
+    assert (short.effective, short.measure) == (False, "")
+    # The day's fact and the call log report it apart from effective calls.
+    from otdel.activities.selectors import call_log
+    from otdel.planning.selectors import team_facts
+
+    fact = team_facts([caller], frozen_clock.today())[0]
+    assert (fact.effective, fact.callbacks) == (0, 1)
+    assert list(call_log(caller, period="all", measure="callback")) == [callback]
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["+7 (495) 123-45-67", "8 495 123 45 67", "74951234567", "8-495-123-45-67 доб. 12"],
+)
+def test_rewritten_number_is_the_one_the_full_check_gives(typed):
+    from otdel.activities.calls import e164_or_blank, quick_e164
+
+    assert quick_e164(typed) == ("+74951234567", False)
+    assert e164_or_blank(typed) == "+74951234567"
+
+
+def test_invalid_number_that_matches_nobody_keeps_no_e164(head, caller):
+    """'8 000 …' looks like a Russian number but is none: it is stored as typed, unmatched."""
+    record_calls([_call("bad", "8 000 000-00-00", direction="in")])
+    call = Call.objects.get(external_id="bad")
+    assert call.their_e164 == "" and call.client is None and call.their_number == "8 000 000-00-00"

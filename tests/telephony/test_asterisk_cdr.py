@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import json
@@ -14,11 +15,14 @@ from django.core.management import call_command
 from otdel.activities.models import Activity, Call
 from otdel.telephony.models import PhoneAccount
 from otdel.telephony.providers.asterisk.cdr import (
+    CUSTOM_CSV_COLUMNS,
     Dialect,
     ParseReport,
+    build_record,
     read_rows,
     records_from_file,
 )
+from otdel.telephony.providers.asterisk.cel import answers_from_file
 from tests.factories import make_client
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -361,3 +365,207 @@ def test_import_refuses_an_unknown_time_zone(cdr_files, db):
     with pytest.raises(CommandError, match="unknown time zone"):
         call_command("asterisk_import_cdr", str(cdr_files["csv"]), "--tz", "Mars/Olympus")
     assert not Call.objects.exists()
+
+
+# --- click-to-call: the PBX rings the manager's phone, then dials the client ------------------
+# Recorded by the lab (full mode) with a hook sending click_to_call's Originate for extension
+# 101: ...0777 answers after ringing 3 s and hangs up after 40 s (.4), ...0408 never answers and
+# the PBX gives up after 20 s (.0), ...0486 is busy (.2); for comparison 102 dialled ...0777
+# from his own phone (.5). The manager's phone answered at 03:43:54 in every click-to-call, so
+# the CDR's answer and billsec are his: .4 says billsec 43, .0 says billsec 20 and then ANSWERED.
+C2C_MASTER_CSV = '''\
+"101","101","+79161230486","from-managers","""+79161230486"" <101>","PJSIP/101-00000002","PJSIP/carrier-00000009","Dial","PJSIP/+79161230486@carrier,20,b(trunk-cid^s^1)","2026-11-30 03:43:50","2026-11-30 03:43:54","2026-11-30 03:43:54",4,0,"BUSY","DOCUMENTATION","1795999430.2","","101","1795999430.2",2
+"101","101","+79161230486","from-managers","""+79161230486"" <101>","PJSIP/101-00000002","","Hangup","","2026-11-30 03:43:54","2026-11-30 03:43:54","2026-11-30 03:43:54",0,0,"ANSWERED","DOCUMENTATION","1795999430.2","","","1795999430.2",13
+"101","101","+79161230408","from-managers","""+79161230408"" <101>","PJSIP/101-00000000","PJSIP/carrier-0000000a","Dial","PJSIP/+79161230408@carrier,20,b(trunk-cid^s^1)","2026-11-30 03:43:50","2026-11-30 03:43:54","2026-11-30 03:44:14",24,20,"NO ANSWER","DOCUMENTATION","1795999430.0","","101","1795999430.0",0
+"101","101","+79161230408","from-managers","""+79161230408"" <101>","PJSIP/101-00000000","","Hangup","","2026-11-30 03:44:14","2026-11-30 03:44:14","2026-11-30 03:44:14",0,0,"ANSWERED","DOCUMENTATION","1795999430.0","","","1795999430.0",14
+"102","102","+79161110777","from-managers","""Petrova Anna"" <102>","PJSIP/102-00000005","PJSIP/carrier-00000006","Dial","PJSIP/+79161110777@carrier,20,b(trunk-cid^s^1)","2026-11-30 03:43:53","2026-11-30 03:43:56","2026-11-30 03:44:36",43,40,"ANSWERED","DOCUMENTATION","1795999433.5","","102","1795999433.5",5
+"101","101","+79161230777","from-managers","""+79161230777"" <101>","PJSIP/101-00000004","PJSIP/carrier-0000000c","Dial","PJSIP/+79161230777@carrier,20,b(trunk-cid^s^1)","2026-11-30 03:43:50","2026-11-30 03:43:54","2026-11-30 03:44:37",47,43,"ANSWERED","DOCUMENTATION","1795999430.4","","101","1795999430.4",4
+'''
+
+# The same run's CEL (cel_custom, the sample CSV mapping; epoch times): the ANSWER of every
+# channel of these calls and their ends. The trunk leg of .4 answered at 03:43:57.
+C2C_CEL_CSV = """\
+"ANSWER","1795999434.341416","+79161230408","101","101","","","s","from-managers","PJSIP/101-00000000","AppDial2","(Outgoing Line)","3","101","1795999430.0","1795999430.0","","","",""
+"ANSWER","1795999434.343599","+79161230486","101","101","","","s","from-managers","PJSIP/101-00000002","AppDial2","(Outgoing Line)","3","101","1795999430.2","1795999430.2","","","",""
+"ANSWER","1795999434.351464","+79161230777","101","101","","","s","from-managers","PJSIP/101-00000004","AppDial2","(Outgoing Line)","3","101","1795999430.4","1795999430.4","","","",""
+"LINKEDID_END","1795999434.365283","+79161230486","101","101","","","h","from-managers","PJSIP/101-00000002","AppDial2","(Outgoing Line)","3","101","1795999430.2","1795999430.2","","","",""
+"ANSWER","1795999436.242839","","+74951234567","","","","+79161110777","from-trunk","PJSIP/carrier-00000006","AppDial","(Outgoing Line)","3","102","1795999433.6","1795999433.5","","","",""
+"ANSWER","1795999436.243606","Petrova Anna","102","102","","+79161110777","+79161110777","from-managers","PJSIP/102-00000005","Dial","PJSIP/+79161110777@carrier,20,b(trunk-cid^s^1)","3","102","1795999433.5","1795999433.5","","","",""
+"ANSWER","1795999437.366018","","+74951234567","","","","+79161230777","from-trunk","PJSIP/carrier-0000000c","AppDial","(Outgoing Line)","3","101","1795999434.12","1795999430.4","","","",""
+"LINKEDID_END","1795999454.356900","+79161230408","101","101","","","h","from-managers","PJSIP/101-00000000","AppDial2","(Outgoing Line)","3","101","1795999430.0","1795999430.0","","","",""
+"LINKEDID_END","1795999476.746448","Petrova Anna","102","102","","+79161110777","h","from-managers","PJSIP/102-00000005","","","3","102","1795999433.5","1795999433.5","","","",""
+"LINKEDID_END","1795999477.370238","+79161230777","101","101","","","h","from-managers","PJSIP/101-00000004","AppDial2","(Outgoing Line)","3","101","1795999430.4","1795999430.4","","","",""
+"""
+
+
+def _cel_json(kind, time, channel, uniqueid, linkedid):
+    """A cel_custom JSON line (format = json, EventTime(%FT%T%z)) as the lab's cel.jsonl has it."""
+    return {
+        "eventtype": kind,
+        "eventtime": time,
+        "channame": channel,
+        "uniqueid": uniqueid,
+        "linkedid": linkedid,
+        "eventextra": "",
+    }
+
+
+C2C_CEL_JSONL = [
+    _cel_json("ANSWER", "2026-11-30T03:43:54+0300", "PJSIP/101-00000000", "1795999430.0", "1795999430.0"),
+    _cel_json("ANSWER", "2026-11-30T03:43:54+0300", "PJSIP/101-00000002", "1795999430.2", "1795999430.2"),
+    _cel_json("ANSWER", "2026-11-30T03:43:54+0300", "PJSIP/101-00000004", "1795999430.4", "1795999430.4"),
+    _cel_json("LINKEDID_END", "2026-11-30T03:43:54+0300", "PJSIP/101-00000002", "1795999430.2", "1795999430.2"),
+    _cel_json("ANSWER", "2026-11-30T03:43:56+0300", "PJSIP/carrier-00000006", "1795999433.6", "1795999433.5"),
+    _cel_json("ANSWER", "2026-11-30T03:43:56+0300", "PJSIP/102-00000005", "1795999433.5", "1795999433.5"),
+    _cel_json("ANSWER", "2026-11-30T03:43:57+0300", "PJSIP/carrier-0000000c", "1795999434.12", "1795999430.4"),
+    _cel_json("LINKEDID_END", "2026-11-30T03:44:14+0300", "PJSIP/101-00000000", "1795999430.0", "1795999430.0"),
+    _cel_json("LINKEDID_END", "2026-11-30T03:44:36+0300", "PJSIP/102-00000005", "1795999433.5", "1795999433.5"),
+    _cel_json("LINKEDID_END", "2026-11-30T03:44:37+0300", "PJSIP/101-00000004", "1795999430.4", "1795999430.4"),
+]  # fmt: skip
+
+# The .4 click-to-call as it would be had the client's phone rung 20 s (the lab's client always
+# answers after 3 s): the trunk leg answers at 03:44:14, the client talks 40 s, hangs up at
+# 03:44:54; the CDR still counts from the manager's answer: billsec 60.
+C2C_RANG_20_CSV = (
+    '"101","101","+79161230777","from-managers","""+79161230777"" <101>","PJSIP/101-00000004",'
+    '"PJSIP/carrier-0000000c","Dial","PJSIP/+79161230777@carrier,20,b(trunk-cid^s^1)",'
+    '"2026-11-30 03:43:50","2026-11-30 03:43:54","2026-11-30 03:44:54",64,60,"ANSWERED",'
+    '"DOCUMENTATION","1795999430.4","","101","1795999430.4",4\n'
+)
+C2C_RANG_20_CEL = [
+    _cel_json("ANSWER", "2026-11-30T03:43:54+0300", "PJSIP/101-00000004", "1795999430.4", "1795999430.4"),
+    _cel_json("ANSWER", "2026-11-30T03:44:14+0300", "PJSIP/carrier-0000000c", "1795999434.12", "1795999430.4"),
+    _cel_json("LINKEDID_END", "2026-11-30T03:44:54+0300", "PJSIP/101-00000004", "1795999430.4", "1795999430.4"),
+]  # fmt: skip
+
+
+def _write_jsonl(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+@pytest.fixture
+def c2c_files(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "Master.csv").write_text(C2C_MASTER_CSV)
+    (tmp_path / "cel.csv").write_text(C2C_CEL_CSV)
+    return {
+        "csv": tmp_path / "Master.csv",
+        "cel-csv": tmp_path / "cel.csv",
+        "cel-jsonl": _write_jsonl(tmp_path / "cel.jsonl", C2C_CEL_JSONL),
+    }
+
+
+def _c2c(files, cel="cel-jsonl"):
+    answers = answers_from_file(str(files[cel]), zone=MOSCOW) if cel else None
+    return _by_id(files["csv"], "csv", answers=answers)
+
+
+def test_click_to_call_talk_time_starts_when_the_client_answered(c2c_files):
+    call = _c2c(c2c_files)["1795999430.4"]
+    assert (call.disposition, call.talk_seconds) == ("answered", 40)
+    assert call.talk_seconds != 43  # not billsec: the client's 3 s of ringing are no talk
+    assert call.answered_at == dt.datetime(2026, 11, 30, 3, 43, 57, tzinfo=MOSCOW)  # not :54
+    assert call.ring_seconds == 7  # his phone 4 s, then the client's 3 s
+    # The CDR alone cannot tell when the client answered: that is what the CEL is for.
+    assert _c2c(c2c_files, cel=None)["1795999430.4"].talk_seconds == 43
+
+
+def test_a_client_who_rang_20_s_and_talked_40_s_has_40_s_of_talk(tmp_path):
+    master = tmp_path / "Master.csv"
+    master.write_text(C2C_RANG_20_CSV)
+    cel = _write_jsonl(tmp_path / "cel.jsonl", C2C_RANG_20_CEL)
+    (call,) = records_from_file(str(master), answers=answers_from_file(str(cel), zone=MOSCOW))
+    assert (call.disposition, call.talk_seconds, call.ring_seconds) == ("answered", 40, 24)
+    assert call.talk_seconds != 60  # the CDR's billsec counts the 20 s of ringing
+    assert call.answered_at == dt.datetime(2026, 11, 30, 3, 44, 14, tzinfo=MOSCOW)
+
+
+@pytest.mark.parametrize("cel", ["cel-jsonl", "cel-csv", None])
+def test_a_click_to_call_the_client_never_answered_is_no_answer_with_no_talk(c2c_files, cel):
+    calls = _c2c(c2c_files, cel)
+    never = calls["1795999430.0"]
+    # The manager's answered channel left an ANSWERED row and the Dial row billsec 20: neither
+    # makes it a conversation (the CDR alone is enough here).
+    assert (never.disposition, never.talk_seconds, never.answered_at) == ("no_answer", 0, None)
+    assert never.ring_seconds == 24  # his phone 4 s, the client's 20 s
+    busy = calls["1795999430.2"]
+    assert (busy.disposition, busy.talk_seconds, busy.answered_at) == ("busy", 0, None)
+    assert "answered" not in {never.disposition, busy.disposition}
+
+
+def test_a_call_dialled_from_the_phone_keeps_its_billsec_when_the_cel_is_read(c2c_files):
+    own = _c2c(c2c_files)["1795999433.5"]
+    assert (own.disposition, own.talk_seconds, own.ring_seconds) == ("answered", 40, 3)
+    assert own.answered_at == dt.datetime(2026, 11, 30, 3, 43, 56, tzinfo=MOSCOW)
+    # Both of its legs answered in the same second: the CEL index does not even keep it.
+    assert "1795999433.5" not in answers_from_file(str(c2c_files["cel-jsonl"]), zone=MOSCOW)
+
+
+def test_both_cel_formats_and_every_cdr_format_give_the_same_click_to_call_facts(
+    c2c_files, tmp_path
+):
+    custom = tmp_path / "custom.csv"
+    custom.write_text(_as_custom_csv(C2C_MASTER_CSV))
+    jsonl = _write_jsonl(tmp_path / "cdr.jsonl", _as_json_rows(C2C_MASTER_CSV))
+    expected = _facts(_c2c(c2c_files).values())
+    for cel in ("cel-jsonl", "cel-csv"):
+        answers = answers_from_file(str(c2c_files[cel]), zone=MOSCOW)
+        for path, fmt in ((c2c_files["csv"], "csv"), (custom, "custom-csv"), (jsonl, "jsonl")):
+            got = _facts(records_from_file(str(path), fmt=fmt, answers=answers))
+            assert got == expected, (cel, fmt)
+    assert expected["1795999430.4"][3] == 40
+
+
+def _as_custom_csv(master_csv: str) -> str:
+    """The same rows in the lab's cdr_custom CSV mapping."""
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    for row in read_rows(io.StringIO(master_csv), "csv", MOSCOW):
+        values = {**row.raw, "direction": "outbound"}
+        writer.writerow([values.get(column, "") for column in CUSTOM_CSV_COLUMNS])
+    return out.getvalue()
+
+
+def _as_json_rows(master_csv: str) -> list[dict]:
+    """The same rows as cdr_custom JSON lines (times with the offset)."""
+    rows = []
+    for row in read_rows(io.StringIO(master_csv), "csv", MOSCOW):
+        values = dict(row.raw)
+        for key in ("start", "answer", "end"):
+            moment = getattr(row, key)
+            values[key] = moment.strftime("%Y-%m-%dT%H:%M:%S%z") if moment else ""
+        rows.append(values)
+    return rows
+
+
+def test_a_row_answered_without_a_peer_is_no_conversation():
+    # Only the second row of the never-answered click-to-call: his channel answered, nobody
+    # else was ever on the line.
+    hangup_row = C2C_MASTER_CSV.splitlines()[3]
+    (row,) = read_rows(io.StringIO(hangup_row + "\n"), "csv", MOSCOW)
+    call = build_record([row], source="pbx", dialect=Dialect())
+    assert (call.disposition, call.talk_seconds, call.answered_at) == ("failed", 0, None)
+
+
+def test_import_with_the_cel_stores_the_clients_talk_time_and_reimport_changes_nothing(
+    c2c_files, lab_people
+):
+    out = io.StringIO()
+    call_command(
+        "asterisk_import_cdr",
+        str(c2c_files["csv"]),
+        "--cel",
+        str(c2c_files["cel-csv"]),
+        "--source",
+        "pbx",
+        stdout=out,
+    )
+    assert "4 new, 0 already known" in out.getvalue()
+    stored = Call.objects.get(source="pbx", external_id="1795999430.4")
+    assert (stored.talk_seconds, stored.disposition) == (40, "answered")
+    never = Call.objects.get(source="pbx", external_id="1795999430.0")
+    assert (never.talk_seconds, never.disposition) == (0, "no_answer")
+    snapshot = list(Call.objects.order_by("id").values())
+
+    call_command("asterisk_import_cdr", str(c2c_files["csv"]), "--source", "pbx", stdout=out)
+    assert list(Call.objects.order_by("id").values()) == snapshot  # not overwritten with 43 s

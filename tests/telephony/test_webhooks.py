@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
+import threading
 from urllib.parse import urlencode
 
 import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.db import connection
 from django.urls import include, path
 
 from otdel.activities.models import Call, CallDirection, CallDisposition
 from otdel.core import clock
-from otdel.telephony.models import PhoneAccount
+from otdel.telephony.models import PhoneAccount, WebhookDelivery, WebhookRateWindow
 from otdel.telephony.providers import generic, mango, zadarma
 from tests.factories import make_client
 
@@ -235,13 +240,14 @@ def _zadarma_out_end(**over):
     return fields
 
 
-def _zadarma_post(client, fields, *, secret=ZADARMA_SECRET, signature=None):
+def _zadarma_post(client, fields, *, secret=ZADARMA_SECRET, signature=None, **extra):
     sig = signature or zadarma.sign(zadarma.signing_string(fields), secret)
     return client.post(
         "/hooks/telephony/zadarma/zadarma/",
         data=urlencode(fields),
         content_type="application/x-www-form-urlencoded",
         HTTP_SIGNATURE=sig,
+        **extra,
     )
 
 
@@ -399,7 +405,7 @@ def _generic_call(**over):
     return call
 
 
-def _generic_post(client, payload, *, token=TOKEN, sent_at=None, body=None):
+def _generic_post(client, payload, *, token=TOKEN, sent_at=None, body=None, **extra):
     raw = body if body is not None else json.dumps(payload).encode()
     timestamp = str(_unix(sent_at or clock.now()))
     return client.post(
@@ -408,6 +414,7 @@ def _generic_post(client, payload, *, token=TOKEN, sent_at=None, body=None):
         content_type="application/json",
         HTTP_X_OTDEL_TIMESTAMP=timestamp,
         HTTP_X_OTDEL_SIGNATURE=generic.sign(token, timestamp, raw),
+        **extra,
     )
 
 
@@ -504,3 +511,257 @@ def test_webhooks_need_no_csrf_token(pbx):
     response = _generic_post(strict, _generic_call())
 
     assert response.status_code == 200 and Call.objects.count() == 1
+
+
+# --- durable replay memory ------------------------------------------------------------------
+
+
+def test_zadarma_signature_reuse_is_refused_even_after_the_cache_is_flushed(client, pbx):
+    # The memory is a table: a cache flush (or another app process) must not forget it.
+    _zadarma_post(client, _zadarma_out_end())
+    cache.clear()
+    forged = _zadarma_out_end(pbx_call_id="out_forged", duration="900")
+
+    response = _zadarma_post(client, forged)
+
+    assert response.status_code == 403 and response.json()["code"] == "replay"
+    assert list(Call.objects.values_list("external_id", flat=True)) == ["out_7f3a9c1e"]
+    assert list(WebhookDelivery.objects.values_list("external_id", flat=True)) == ["out_7f3a9c1e"]
+
+
+def test_zadarma_same_delivery_sent_again_after_a_flush_is_already_known(client, pbx):
+    fields = _zadarma_out_end()
+    _zadarma_post(client, fields)
+    cache.clear()
+
+    response = _zadarma_post(client, fields)
+
+    assert response.status_code == 200
+    assert response.json()["created"] == 0 and response.json()["already_known"] == 1
+    assert Call.objects.count() == 1 and WebhookDelivery.objects.count() == 1
+
+
+def test_zadarma_refused_request_leaves_no_signature_behind(client, pbx):
+    # A request refused for its content must not claim the signature for a call never stored.
+    fields = _zadarma_out_end()
+    del fields["disposition"]
+
+    response = _zadarma_post(client, fields)
+
+    assert response.status_code == 422
+    assert not WebhookDelivery.objects.exists() and not Call.objects.exists()
+    assert _zadarma_post(client, _zadarma_out_end()).status_code == 200
+
+
+def test_mango_and_generic_replays_need_no_memory_and_write_none(client, pbx):
+    # Both sign the whole event: a captured request replayed is the same call, already known.
+    _mango_post(client, _mango_summary())
+    _generic_post(client, _generic_call())
+    cache.clear()
+
+    mango_again = _mango_post(client, _mango_summary())
+    generic_again = _generic_post(client, _generic_call())
+
+    assert mango_again.json()["already_known"] == 1 and generic_again.json()["already_known"] == 1
+    assert Call.objects.count() == 2
+    assert not WebhookDelivery.objects.exists()
+
+
+# --- rate limit -----------------------------------------------------------------------------
+
+
+def test_over_the_per_address_limit_is_a_429_that_stores_nothing(client, pbx, settings):
+    settings.OTDEL_WEBHOOK_RATE_PER_IP = 2
+    assert _generic_post(client, _generic_call(id="crm-1")).status_code == 200
+    assert _generic_post(client, _generic_call(id="crm-2")).status_code == 200
+    cache.clear()  # the count lives in the database, shared by every app process
+
+    response = _generic_post(client, _generic_call(id="crm-3"))
+
+    assert response.status_code == 429
+    assert response.json()["code"] == "rate_limited"
+    assert response.json()["message"] == "Слишком много запросов; повторите через 60 с."
+    assert response["Retry-After"] == "60"
+    assert set(Call.objects.values_list("external_id", flat=True)) == {"crm-1", "crm-2"}
+    # The address is counted across sources: a Zadarma end from it is refused too, unwritten.
+    assert _zadarma_post(client, _zadarma_out_end()).status_code == 429
+    assert not Call.objects.filter(source="zadarma").exists()
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_the_per_address_limit_counts_each_address_in_its_own_window(client, pbx, settings):
+    settings.OTDEL_WEBHOOK_RATE_PER_IP = 1
+    _generic_post(client, _generic_call(id="crm-1"))
+    other_address = _generic_post(client, _generic_call(id="crm-3"), REMOTE_ADDR="10.0.0.7")
+
+    assert _generic_post(client, _generic_call(id="crm-2")).status_code == 429
+    assert other_address.status_code == 200
+    clock.advance(dt.timedelta(seconds=60))
+    assert _generic_post(client, _generic_call(id="crm-4")).status_code == 200
+    assert set(Call.objects.values_list("external_id", flat=True)) == {"crm-1", "crm-3", "crm-4"}
+
+
+def test_over_the_per_source_limit_is_a_429_whatever_the_address(client, pbx, settings):
+    settings.OTDEL_WEBHOOK_RATE_PER_SOURCE = 2
+    for number, address in enumerate(["10.0.0.1", "10.0.0.2"]):
+        call = _generic_call(id=f"crm-{number}")
+        assert _generic_post(client, call, REMOTE_ADDR=address).status_code == 200
+
+    response = _generic_post(client, _generic_call(id="crm-9"), REMOTE_ADDR="10.0.0.3")
+
+    assert response.status_code == 429 and response.json()["code"] == "rate_limited"
+    assert not Call.objects.filter(external_id="crm-9").exists()
+    # Another source has a budget of its own.
+    assert _zadarma_post(client, _zadarma_out_end(), REMOTE_ADDR="10.0.0.3").status_code == 200
+
+
+def test_a_limit_of_zero_turns_the_limit_off_and_counts_nothing(client, pbx, settings):
+    settings.OTDEL_WEBHOOK_RATE_PER_IP = 0
+    settings.OTDEL_WEBHOOK_RATE_PER_SOURCE = 0
+
+    for number in range(3):
+        assert _generic_post(client, _generic_call(id=f"crm-{number}")).status_code == 200
+
+    assert Call.objects.count() == 3 and not WebhookRateWindow.objects.exists()
+
+
+# --- address allow-list ---------------------------------------------------------------------
+
+
+def test_a_source_with_an_allow_list_refuses_other_addresses_and_stores_nothing(
+    client, pbx, settings
+):
+    settings.OTDEL_WEBHOOK_CRM_PBX_ALLOWED_IPS = "203.0.113.0/24, 2001:db8::/32"
+
+    refused = _generic_post(client, _generic_call(), REMOTE_ADDR="198.51.100.5")
+
+    assert refused.status_code == 403 and refused.json()["code"] == "forbidden_ip"
+    assert refused.json()["message"] == (
+        "Запросы с этого адреса для этой телефонии не принимаются."
+    )
+    assert not Call.objects.exists()
+    assert _generic_post(client, _generic_call(), REMOTE_ADDR="2001:db8::5").status_code == 200
+    assert Call.objects.count() == 1
+    # Other sources keep no list: the same address is served there.
+    assert _zadarma_post(client, _zadarma_out_end(), REMOTE_ADDR="198.51.100.5").status_code == 200
+
+
+def test_forwarded_for_is_believed_only_from_our_own_proxy(client, pbx, settings):
+    settings.OTDEL_ZADARMA_ZADARMA_ALLOWED_IPS = "192.0.2.0/24"
+    fields = _zadarma_out_end()
+
+    # Without a trusted proxy the header is the sender's own word.
+    spoofed = _zadarma_post(
+        client, fields, REMOTE_ADDR="198.51.100.5", HTTP_X_FORWARDED_FOR="192.0.2.42"
+    )
+    settings.OTDEL_WEBHOOK_TRUSTED_PROXIES = "127.0.0.1"
+    # Behind our proxy the client is the address it appended; further left is the client's.
+    forged_hop = _zadarma_post(client, fields, HTTP_X_FORWARDED_FOR="192.0.2.42, 198.51.100.5")
+
+    assert spoofed.status_code == 403 and spoofed.json()["code"] == "forbidden_ip"
+    assert forged_hop.status_code == 403 and forged_hop.json()["code"] == "forbidden_ip"
+    assert not Call.objects.exists() and not WebhookDelivery.objects.exists()
+    proxied = _zadarma_post(client, fields, HTTP_X_FORWARDED_FOR="10.9.9.9, 192.0.2.42")
+    assert proxied.status_code == 200 and Call.objects.count() == 1
+
+
+def test_an_unreadable_allow_list_lets_nobody_in(client, pbx, settings):
+    # A typo must close the door, not open it to everyone.
+    settings.OTDEL_MANGO_MANGO_ALLOWED_IPS = "192.0.2.0/33"
+
+    response = _mango_post(client, _mango_summary())
+
+    assert response.status_code == 403 and response.json()["code"] == "forbidden_ip"
+    assert not Call.objects.exists()
+
+
+# --- pruning --------------------------------------------------------------------------------
+
+
+def _prune() -> str:
+    out = io.StringIO()
+    call_command("telephony_prune", stdout=out)
+    return out.getvalue().strip()
+
+
+def test_pruning_forgets_only_what_no_request_can_use_and_keeps_the_calls(client, pbx):
+    # Defaults: the signature is kept for 2 × 15 min + 4 h = 4 h 30 min after it arrived.
+    fields = _zadarma_out_end()
+    _zadarma_post(client, fields)  # a signature and two counts, at 10:00
+    clock.advance(dt.timedelta(hours=4, minutes=29))
+    _generic_post(client, _generic_call())  # two counts in the current window
+
+    assert _prune() == "deliveries=0 rate_windows=2"
+    assert WebhookDelivery.objects.count() == 1
+    assert WebhookRateWindow.objects.count() == 2
+
+    clock.advance(dt.timedelta(minutes=2))
+    assert _prune() == "deliveries=1 rate_windows=2"
+    assert _prune() == "deliveries=0 rate_windows=0"  # idempotent
+    assert not WebhookDelivery.objects.exists() and not WebhookRateWindow.objects.exists()
+    assert Call.objects.count() == 2  # the facts stay
+    # Once forgotten, the signature is too old to pass the freshness check anyway.
+    forged = _zadarma_post(client, {**fields, "pbx_call_id": "out_forged", "duration": "900"})
+    assert forged.status_code == 403 and forged.json()["code"] == "stale"
+    assert not Call.objects.filter(external_id="out_forged").exists()
+
+
+# --- races between app processes (threads, each on its own database connection) -------------
+
+
+def _at_once(jobs):
+    """Start all jobs at once (a barrier), each on its own database connection."""
+    barrier = threading.Barrier(len(jobs))
+    results, errors = [], []
+
+    def wrap(job):
+        try:
+            barrier.wait()
+            results.append(job())
+        except BaseException as exc:  # collected and re-raised by the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=wrap, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    return results
+
+
+@pytest.mark.concurrency
+@pytest.mark.django_db(transaction=True)
+def test_one_signature_racing_with_many_call_ids_mints_one_call(pbx):
+    from django.test import Client
+
+    fields = _zadarma_out_end()
+
+    def post(number):
+        forged = {**fields, "pbx_call_id": f"out_{number}"}
+        return lambda: _zadarma_post(Client(), forged).status_code
+
+    statuses = _at_once([post(n) for n in range(6)])
+
+    assert sorted(statuses) == [200, 403, 403, 403, 403, 403]
+    assert Call.objects.count() == 1 and WebhookDelivery.objects.count() == 1
+    assert Call.objects.get().external_id == WebhookDelivery.objects.get().external_id
+
+
+@pytest.mark.concurrency
+@pytest.mark.django_db(transaction=True)
+def test_racing_requests_never_exceed_the_rate_limit(pbx, settings):
+    from django.test import Client
+
+    settings.OTDEL_WEBHOOK_RATE_PER_IP = 5
+
+    def post(number):
+        return lambda: _generic_post(Client(), _generic_call(id=f"crm-{number}")).status_code
+
+    statuses = _at_once([post(n) for n in range(12)])
+
+    assert sorted(statuses) == [200] * 5 + [429] * 7
+    assert Call.objects.count() == 5
+    assert WebhookRateWindow.objects.get(scope="ip").hits == 12

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand
 from otdel.activities.tasks import reverify_pending_outcomes
 from otdel.ownership.tasks import return_to_pool_sweep, transfer_deadlines
 from otdel.planning.tasks import generate_cadence_tasks
+from otdel.telephony.tasks import prune_webhook_memory
 
 
 class Command(BaseCommand):
@@ -26,6 +27,7 @@ class Command(BaseCommand):
             transfer_deadlines.enqueue()
             generate_cadence_tasks.enqueue()
             reverify_pending_outcomes.enqueue()
+            prune_webhook_memory.enqueue()
             if once:
                 return
             time.sleep(every)

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from otdel.activities.calls import record_calls
 from otdel.telephony.providers.asterisk.cdr import FORMATS, ParseReport, records_from_file
+from otdel.telephony.providers.asterisk.cel import CEL_FORMATS, AnswerIndex, answers_from_file
 from otdel.telephony.providers.asterisk.options import add_dialect_arguments, dialect_from_options
 
 BATCH = 5000
@@ -23,10 +24,35 @@ class Command(BaseCommand):
             "--format", choices=FORMATS, help="default: guessed from the file name and columns"
         )
         parser.add_argument("--source", default="asterisk", help="name of this phone system")
+        parser.add_argument(
+            "--cel",
+            action="append",
+            default=[],
+            metavar="CEL_FILE",
+            help="the PBX's CEL file(s) of the same period (cel_custom CSV or JSON): a "
+            "click-to-call's talk time then starts when the client answered, not the manager",
+        )
+        parser.add_argument("--cel-format", choices=CEL_FORMATS)
         add_dialect_arguments(parser)
+
+    def _answers(self, paths: list[str], fmt: str | None, zone: Any) -> AnswerIndex:
+        """When each leg of the click-to-calls answered, from the CEL files."""
+        answers: AnswerIndex = {}
+        for path in paths:
+            errors: list[str] = []
+            try:
+                found = answers_from_file(path, fmt=fmt, zone=zone, errors=errors)
+            except OSError as exc:
+                raise CommandError(f"{path}: {exc}") from None
+            for linkedid, channels in found.items():  # a call may span a rotation
+                answers.setdefault(linkedid, {}).update(channels)
+            for error in errors:
+                self.stderr.write(f"{path}: {error}")
+        return answers
 
     def handle(self, *args: Any, **options: Any) -> None:
         dialect = dialect_from_options(options)
+        answers = self._answers(options["cel"], options["cel_format"], dialect.zone)
         totals = {"calls": 0, "created": 0, "already_known": 0, "unknown_numbers": 0}
         for path in options["paths"]:
             report = ParseReport()
@@ -37,6 +63,7 @@ class Command(BaseCommand):
                     source=options["source"],
                     dialect=dialect,
                     report=report,
+                    answers=answers,
                 )
                 while batch := list(islice(records, BATCH)):
                     result = record_calls(batch)

@@ -1,7 +1,14 @@
 """Asterisk CDR rows → CallRecords.
 
 What a real Asterisk 22 writes, and what this module does about it:
-- talk time is `billsec`; `duration` includes ringing (→ ring_seconds = duration − billsec);
+- talk time is `billsec`; `duration` includes ringing (→ ring_seconds = duration − talk);
+- `billsec` runs from the answer of the row's first channel. In a click-to-call (an AMI
+  Originate) that is the manager's own phone, answered before the client's number is even
+  dialled, so billsec counts the client's ringing and a client who never answered still leaves an
+  ANSWERED row (the dialplan after the failed Dial, on the manager's answered channel). So a call
+  is answered only if a row that connected two parties (a peer channel, `dstchannel`) was
+  ANSWERED, and its talk time runs from when the peer answered, if that was later (the peer's
+  answer comes from CEL or the AMI: see cel.py and `answered` below) to the hang-up;
 - there is no direction: it comes from the dialplan context the call entered (managers' phones vs
   the trunk), or from which channel is the trunk; an explicit `direction` variable wins;
 - a failed dial writes two rows for one call (the Dial, then the rest of the dialplan), so rows
@@ -333,10 +340,35 @@ def direction_of(row: CdrRow, dialect: Dialect) -> str:
     return CallDirection.INTERNAL if _is_extension(row.dst, dialect) else CallDirection.OUTBOUND
 
 
+def _connected(row: CdrRow) -> bool:
+    """A row where two parties talked: answered, with a peer. The dialplan going on alone on an
+    answered channel (after a click-to-call's failed Dial) is no conversation."""
+    return row.disposition == "ANSWERED" and bool(row.dstchannel)
+
+
+def connected_at(row: CdrRow, answered: Mapping[str, dt.datetime]) -> dt.datetime | None:
+    """When both sides of a row were on the line: its own answer, or its peer's answer if that
+    came later (a click-to-call's client answers after the manager)."""
+    if row.answer is None:
+        return None
+    peer = answered.get(row.dstchannel)
+    return max(row.answer, peer) if peer else row.answer
+
+
+def talk_seconds(row: CdrRow, answered: Mapping[str, dt.datetime]) -> int:
+    """Talk time runs from the moment both sides were connected to the hang-up: billsec less the
+    seconds the peer still rang after the row's own channel had answered."""
+    connected = connected_at(row, answered)
+    if connected is None or row.answer is None:
+        return row.billsec
+    late = int((connected - row.answer).total_seconds())
+    return max(row.billsec - late, 0)
+
+
 def _main_row(rows: Sequence[CdrRow]) -> CdrRow:
-    """The row that describes the call: the answered leg, else the Dial, else the first."""
+    """The row that describes the call: the conversation, else the Dial, else the first."""
     for row in rows:
-        if row.disposition == "ANSWERED":
+        if _connected(row):
             return row
     for row in rows:
         if row.dstchannel or row.lastapp.lower() == "dial":
@@ -356,24 +388,37 @@ def _abandoned(rows: Sequence[CdrRow], main: CdrRow, dialstatus: str) -> bool:
 
 
 def build_record(
-    rows: Sequence[CdrRow], *, source: str, dialect: Dialect, dialstatus: str = ""
+    rows: Sequence[CdrRow],
+    *,
+    source: str,
+    dialect: Dialect,
+    dialstatus: str = "",
+    answered: Mapping[str, dt.datetime] | None = None,
 ) -> CallRecord:
-    """One CallRecord from all CDR rows of one linkedid (in the order Asterisk wrote them)."""
+    """One CallRecord from all CDR rows of one linkedid (in the order Asterisk wrote them);
+    `answered`: when each channel of the call answered (CEL, AMI), by channel name."""
     if not rows:
         raise ValueError("a call needs at least one CDR row")
+    answered = answered or {}
     ordered = sorted(rows, key=lambda r: (r.sequence is None, r.sequence or 0))
     main = _main_row(ordered)
     direction = direction_of(main, dialect)
-    answered = [r for r in ordered if r.disposition == "ANSWERED"]
+    connected = [r for r in ordered if _connected(r)]
     status = dialstatus or next((r.dialstatus for r in ordered if r.dialstatus), "")
-    if answered:
+    if connected:
         disposition: str = CallDisposition.ANSWERED
     elif direction == CallDirection.INBOUND and _abandoned(ordered, main, status):
         disposition = CallDisposition.ABANDONED
     else:
         disposition = _DISPOSITIONS.get(main.disposition, CallDisposition.FAILED)
-    # Billsec of the longest answered leg: never more talk than one leg really had.
-    talk = max((r.billsec for r in answered), default=0)
+        if disposition == CallDisposition.ANSWERED:
+            # Only the PBX answered (an IVR; a click-to-call's manager whose Dial never ran):
+            # nobody talked to anybody.
+            inbound = direction == CallDirection.INBOUND
+            disposition = CallDisposition.ABANDONED if inbound else CallDisposition.FAILED
+    # The longest conversation of the call: never more talk than one leg really had.
+    talk = max((talk_seconds(r, answered) for r in connected), default=0)
+    main_talk = talk_seconds(main, answered) if connected else 0
     if direction == CallDirection.INBOUND:
         account = endpoint_of(main.dstchannel) or main.peeraccount or main.dst
         their = main.src
@@ -393,8 +438,8 @@ def build_record(
         direction=direction,
         disposition=disposition,
         talk_seconds=talk,
-        ring_seconds=max(main.duration - main.billsec, 0),
-        answered_at=main.answer if answered else None,
+        ring_seconds=max(main.duration - main_talk, 0),
+        answered_at=connected_at(main, answered) if connected else None,
         ended_at=max(ends) if ends else None,
         account=account,
         their_number=their,
@@ -427,6 +472,14 @@ def guess_format(path: str) -> str:
     return "csv"
 
 
+def parse_line(line: str, fmt: str, zone: dt.tzinfo) -> CdrRow:
+    """One line of a CDR file in one of FORMATS."""
+    if fmt == "jsonl":
+        return row_from_json(line, zone)
+    fields = next(csv.reader([line]))
+    return row_from_csv(fields, zone) if fmt == "csv" else row_from_custom_csv(fields, zone)
+
+
 def read_rows(
     stream: TextIO, fmt: str, zone: dt.tzinfo, report: ParseReport | None = None
 ) -> Iterator[CdrRow]:
@@ -441,15 +494,7 @@ def read_rows(
         if not line.strip():
             continue
         try:
-            if fmt == "jsonl":
-                row = row_from_json(line, zone)
-            else:
-                fields = next(csv.reader([line]))
-                row = (
-                    row_from_csv(fields, zone)
-                    if fmt == "csv"
-                    else row_from_custom_csv(fields, zone)
-                )
+            row = parse_line(line, fmt, zone)
         except CdrFormatError as exc:
             report.errors.append(f"line {number}: {exc}")
             continue
@@ -482,12 +527,17 @@ def records_from_file(
     dialect: Dialect | None = None,
     report: ParseReport | None = None,
     skip: frozenset[str] = frozenset(),
+    answers: Mapping[str, Mapping[str, dt.datetime]] | None = None,
 ) -> Iterator[CallRecord]:
-    """Every call in a CDR file, one CallRecord per linkedid (except the linkedids in `skip`)."""
+    """Every call in a CDR file, one CallRecord per linkedid (except the linkedids in `skip`);
+    `answers`: linkedid → channel → when it answered (from the PBX's CEL, cel.answers_from_file),
+    without which a click-to-call's talk time counts the client's ringing."""
     dialect = dialect or Dialect()
     fmt = fmt or guess_format(path)
+    answers = answers or {}
     with open(path, encoding="utf-8", errors="replace", newline="") as fh:
         for rows in group_calls(read_rows(fh, fmt, dialect.zone, report)):
-            if rows[0].linkedid in skip:
+            linkedid = rows[0].linkedid
+            if linkedid in skip:
                 continue
-            yield build_record(rows, source=source, dialect=dialect)
+            yield build_record(rows, source=source, dialect=dialect, answered=answers.get(linkedid))
