@@ -25,8 +25,10 @@ class Activity(models.Model):
     """Something a person did with a client. Facts from a system carry (source, external_id),
     unique, so a re-sent record changes nothing; manual entries are self-reported."""
 
+    # No single-column indexes: (client, occurred_at) and (author, occurred_at) serve every
+    # lookup by client or author, and each extra index is written by every call stored.
     client = models.ForeignKey(
-        "clients.Client", on_delete=models.PROTECT, related_name="activities"
+        "clients.Client", on_delete=models.PROTECT, related_name="activities", db_index=False
     )
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -34,6 +36,7 @@ class Activity(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="activities",
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=16, choices=ActivityKind.choices)
     occurred_at = models.DateTimeField(_("when"))
@@ -169,7 +172,13 @@ class Call(models.Model):
         indexes = [
             models.Index(fields=["user", "started_at"], name="call_user_started"),
             models.Index(fields=["client", "started_at"], name="call_client_started"),
-            models.Index(fields=["their_e164", "started_at"], name="call_number_started"),
+            # Numbers are looked up only among unknown callers: calls matched to a client (most
+            # of them) do not write this index.
+            models.Index(
+                fields=["their_e164", "started_at"],
+                name="call_unknown_number",
+                condition=models.Q(client__isnull=True),
+            ),
             models.Index(
                 fields=["started_at"],
                 name="call_unknown_started",

@@ -268,16 +268,20 @@ class _Versions:
             self._docs[record.pk] = EffectiveCallPolicyDocument.model_validate(record.document)
         for versions in self._by_team.values():
             versions.sort(key=lambda v: (v[0], v[1]))
+        # The start moments per team, built once: `at` runs for every call of a run.
+        self._starts = {team: [v[0] for v in vs] for team, vs in self._by_team.items()}
         self.default = EffectiveCallPolicyDocument()
 
     def at(
         self, team_id: int | None, moment: dt.datetime
     ) -> tuple[int | None, EffectiveCallPolicyDocument]:
-        versions = self._by_team.get(team_id or 0, [])
-        index = bisect.bisect_right([v[0] for v in versions], moment)
+        starts = self._starts.get(team_id or 0)
+        if not starts:
+            return None, self.default
+        index = bisect.bisect_right(starts, moment)
         if index == 0:
             return None, self.default
-        record = versions[index - 1][2]
+        record = self._by_team[team_id or 0][index - 1][2]
         return record.pk, self._docs[record.pk]
 
     def all_docs(self) -> list[EffectiveCallPolicyDocument]:
