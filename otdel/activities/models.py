@@ -46,7 +46,8 @@ class Activity(models.Model):
     talk_seconds = models.PositiveIntegerField(_("talk time, s"), null=True, blank=True)
     subject = models.CharField(_("subject"), max_length=300, blank=True)
     body = models.TextField(_("text"), blank=True)
-    source = models.CharField(max_length=32, default="manual")
+    # As long as a call's source: a call's timeline entry carries it.
+    source = models.CharField(max_length=64, default="manual")
     external_id = models.CharField(max_length=128, null=True, blank=True)
     self_reported = models.BooleanField(default=True)
     created_at = models.DateTimeField()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 
@@ -279,3 +280,15 @@ def test_invalid_number_that_matches_nobody_keeps_no_e164(head, caller):
     record_calls([_call("bad", "8 000 000-00-00", direction="in")])
     call = Call.objects.get(external_id="bad")
     assert call.their_e164 == "" and call.client is None and call.their_number == "8 000 000-00-00"
+
+
+def test_a_phone_system_with_a_long_name_gets_its_calls_on_the_timeline(head, manager):
+    """A source name of 64 characters (the calls' limit) fits the timeline entry too: nothing
+    of the batch is refused."""
+    source = "zadarma:" + "x" * 56
+    PhoneAccount.objects.create(source=source, account="101", user=manager)
+    client = make_client(head, owner=manager, phones=["+74951000001"])
+    record = _call("long-source", "+74951000001")
+    result = record_calls([dataclasses.replace(record, source=source)])
+    assert result.created == 1
+    assert Activity.objects.get(client=client, kind="call").source == source
