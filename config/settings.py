@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "otdel.activities",
     "otdel.telephony",
     "otdel.planning",
+    "otdel.sales",
     "otdel.analytics",
     "otdel.api",
     "otdel.demo",

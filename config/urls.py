@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("otdel.activities.urls")),
     path("", include("otdel.telephony.urls_ui")),
     path("", include("otdel.planning.urls")),
+    path("", include("otdel.sales.urls")),
 ]

@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from ninja import NinjaAPI
 from ninja.operation import Operation
 
-from otdel.api import calls, clients, errors, imports, ownership, planning
+from otdel.api import calls, clients, errors, imports, money, ownership, planning, sales
 from otdel.api.auth import AUTH, viewer
 from otdel.api.errors import COMMON
 from otdel.api.ownership import cap_out
@@ -38,6 +38,8 @@ api.add_router("", ownership.router)
 api.add_router("", imports.router)
 api.add_router("", calls.router)
 api.add_router("", planning.router)
+api.add_router("", sales.router)
+api.add_router("", money.router)
 
 
 @api.get("/me", response={200: MeOut, **COMMON}, tags=["people"])

@@ -19,6 +19,7 @@ from otdel.ownership import policies
 from otdel.ownership import services as ownership
 from otdel.ownership.models import EventKind, TransferRequest, TransferStatus
 from otdel.people.models import Team, User
+from otdel.sales.models import Deal
 
 
 class PossibleDuplicates(Conflict):
@@ -270,6 +271,7 @@ def merge_clients(
             "sites": Site.objects.filter(client=duplicate).update(client=survivor),
             "activities": Activity.objects.filter(client=duplicate).update(client=survivor),
             "calls": Call.objects.filter(client=duplicate).update(client=survivor),
+            "deals": Deal.objects.filter(client=duplicate).update(client=survivor),
         }
         ownership.settle_merge(survivor, duplicate, actor=actor, keep_owner_id=keep_owner_id)
         TransferRequest.objects.filter(

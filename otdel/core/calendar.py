@@ -50,3 +50,33 @@ def working_deadline(start: dt.datetime, working_days: int, tz: dt.tzinfo = MOSC
     return dt.datetime.combine(due_day, local.timetz().replace(tzinfo=None), tzinfo=tz).astimezone(
         dt.UTC
     )
+
+
+# The working day deadlines in working hours count in (the same hours the daily review uses).
+WORKDAY_START = dt.time(9, 0)
+WORKDAY_END = dt.time(18, 0)
+
+
+def add_working_hours(start: dt.datetime, hours: float, tz: dt.tzinfo = MOSCOW) -> dt.datetime:
+    """The aware moment `hours` working hours (09:00–18:00 on working days) after `start`.
+
+    Time outside working hours does not count: a handoff offered on Friday at 17:00 with
+    4 working hours is due on Monday at 12:00 (Tuesday, if Monday is a holiday).
+    """
+    if hours < 0:
+        raise ValueError("working hours are counted forward only")
+    remaining = dt.timedelta(hours=hours)
+    local = start.astimezone(tz)
+    while True:
+        day = local.date()
+        opens = dt.datetime.combine(day, WORKDAY_START, tzinfo=tz)
+        closes = dt.datetime.combine(day, WORKDAY_END, tzinfo=tz)
+        if not is_working_day(day) or local >= closes:
+            next_day = add_working_days(day + dt.timedelta(days=1), 0)
+            local = dt.datetime.combine(next_day, WORKDAY_START, tzinfo=tz)
+            continue
+        local = max(local, opens)
+        if local + remaining <= closes:
+            return (local + remaining).astimezone(dt.UTC)
+        remaining -= closes - local
+        local = closes

@@ -25,6 +25,7 @@ from otdel.clients.services import create_client, set_locked
 from otdel.core import clock
 from otdel.core.errors import DomainError
 from otdel.demo.names import Company, Generator
+from otdel.demo.sales_demo import build_sales
 from otdel.ownership import services as ownership
 from otdel.ownership.models import EventKind, TransferRequest, TransferStatus
 from otdel.ownership.policy_document import OwnershipPolicyDocument
@@ -728,6 +729,7 @@ class DemoBuilder:
                 comment="С 1-го числа — не больше 15 захватов из копилки в день",
             )
             self.plan_today()
+            build_sales(self.users, self.team, real_now)
         finally:
             clock.unfreeze()
 

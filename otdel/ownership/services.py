@@ -474,6 +474,59 @@ def note_effective_calls(calls: list[tuple[int, int, dt.datetime]]) -> int:
     return moved
 
 
+def note_shipments(rows: list[tuple[int, dt.datetime]]) -> int:
+    """Restart clients' shipment clocks for shipments, set-based: (client, shipped at) rows.
+
+    One UPDATE: `last_shipment_at` moves for every client, the shipment clock only for an owned
+    one (a pool client has no clock to restart); neither ever moves backwards, so an old
+    shipment imported late changes nothing. Returns how many clients changed.
+    """
+    if not rows:
+        return 0
+    table = Client._meta.db_table
+    # The SET expressions read the row as it was before the UPDATE (both databases), so the
+    # "is it later?" tests agree with each other.
+    later_clock = (
+        "(c.owner_id IS NOT NULL AND (c.shipment_clock_at IS NULL OR c.shipment_clock_at < m.at))"
+    )
+    later_last = "(c.last_shipment_at IS NULL OR c.last_shipment_at < m.at)"
+    assignments = f"""
+        last_shipment_at = CASE WHEN {later_last} THEN m.at ELSE c.last_shipment_at END,
+        shipment_clock_at = CASE WHEN {later_clock} THEN m.at ELSE c.shipment_clock_at END,
+        return_warned_at = CASE WHEN {later_clock} THEN NULL ELSE c.return_warned_at END
+    """
+    where = f"c.id = m.client_id AND c.merged_into_id IS NULL AND ({later_last} OR {later_clock})"
+    changed = 0
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"""
+                UPDATE {table} AS c SET {assignments}
+                FROM (SELECT client_id, max(at) AS at
+                      FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(client_id, at)
+                      GROUP BY client_id) m
+                WHERE {where}
+                """,  # noqa: S608 - the table name is ours, every value is a parameter
+                [[c for c, _ in rows], [at for _, at in rows]],
+            )
+            return cursor.rowcount
+        adapt = connection.ops.adapt_datetimefield_value
+        for start in range(0, len(rows), 400):
+            chunk = rows[start : start + 400]
+            values = ", ".join("(%s, %s)" for _ in chunk)
+            cursor.execute(
+                f"""
+                UPDATE {table} AS c SET {assignments}
+                FROM (SELECT column1 AS client_id, max(column2) AS at
+                      FROM (VALUES {values}) GROUP BY column1) AS m
+                WHERE {where}
+                """,  # noqa: S608
+                [v for c, at in chunk for v in (c, adapt(at))],
+            )
+            changed += cursor.rowcount
+    return changed
+
+
 def settle_merge(
     survivor: Client, duplicate: Client, *, actor: User, keep_owner_id: int | None
 ) -> None:

@@ -55,6 +55,14 @@ def test_demo_department_is_realistic_and_consistent():
 
     assert Task.objects.filter(status="open").exists()
     assert DayPlan.objects.filter(date=clock.today()).exists()
+    # The conveyor: a handoff waits for the order manager, a completed deal is back with its
+    # account manager, the catalogue has costs with history.
+    from otdel.sales.models import Deal, Handoff, ProductCost
+
+    assert Handoff.objects.filter(status="pending", offered_to__username="tarasov").exists()
+    completed = Deal.objects.get(stage__code="completed")
+    assert completed.responsible.username == "morozova"
+    assert ProductCost.objects.values("product").distinct().count() < ProductCost.objects.count()
     # Loading again changes nothing.
     before = Client.objects.count()
     call_command("load_demo", clients=300, seed=3, stdout=io.StringIO())

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('activities', '0006_lean_call_indexes'),
+        ("activities", "0006_lean_call_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='activity',
-            name='source',
-            field=models.CharField(default='manual', max_length=64),
+            model_name="activity",
+            name="source",
+            field=models.CharField(default="manual", max_length=64),
         ),
     ]

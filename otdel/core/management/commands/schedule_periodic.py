@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand
 from otdel.activities.tasks import reverify_pending_outcomes
 from otdel.ownership.tasks import return_to_pool_sweep, transfer_deadlines
 from otdel.planning.tasks import generate_cadence_tasks
+from otdel.sales.tasks import handoff_deadlines
 from otdel.telephony.tasks import prune_webhook_memory
 
 
@@ -28,6 +29,7 @@ class Command(BaseCommand):
             generate_cadence_tasks.enqueue()
             reverify_pending_outcomes.enqueue()
             prune_webhook_memory.enqueue()
+            handoff_deadlines.enqueue()
             if once:
                 return
             time.sleep(every)

@@ -1,0 +1,139 @@
+"""Named yes/no questions about deals, handoffs, pipelines and the catalogue."""
+
+from __future__ import annotations
+
+from otdel.clients.models import Client
+from otdel.ownership.policies import can_act_on, manages_team
+from otdel.people.models import Role, User
+from otdel.sales.models import Deal, Handoff, HandoffStatus
+
+
+def _active(user: User) -> bool:
+    return bool(user.is_authenticated and user.is_active)
+
+
+def can_view_deal(user: User, deal: Deal) -> bool:
+    """Everyone in the deal's team (and whoever manages it) sees the deal and its timeline."""
+    return _active(user) and (user.team_id == deal.team_id or manages_team(user, deal.team_id))
+
+
+def can_create_deal(user: User, client: Client) -> bool:
+    """The client's owner or the head of sales opens a deal on an owned client (a pool client
+    must be claimed first: a deal is work on a client, and only the owner works it)."""
+    return (
+        _active(user)
+        and client.owner_id is not None
+        and client.merged_into_id is None
+        and can_act_on(user, client)
+    )
+
+
+def can_move_deal(user: User, deal: Deal) -> bool:
+    """The responsible person and the head of sales move a deal."""
+    return _active(user) and (deal.responsible_id == user.pk or manages_team(user, deal.team_id))
+
+
+def can_change_source(user: User, deal: Deal) -> bool:
+    """Only the head of sales changes a deal's source (pay depends on it)."""
+    return _active(user) and manages_team(user, deal.team_id)
+
+
+def can_accept_handoff(user: User, handoff: Handoff) -> bool:
+    """The person it is offered to; for an offer to a role's queue, anyone of that role in the
+    deal's team (but not the sender). The same people may return it."""
+    if not _active(user) or handoff.status != HandoffStatus.PENDING:
+        return False
+    if handoff.offered_to_id is not None:
+        return handoff.offered_to_id == user.pk
+    return (
+        user.pk != handoff.sender_id
+        and user.role == handoff.offered_role
+        and user.team_id == handoff.deal.team_id
+    )
+
+
+def can_return_handoff(user: User, handoff: Handoff) -> bool:
+    """Whoever may accept a handoff may return it instead, with a reason."""
+    return can_accept_handoff(user, handoff)
+
+
+def can_redirect_handoff(user: User, handoff: Handoff) -> bool:
+    """The sender or the head of sales offers a pending handoff to someone else (the head's
+    answer to an overdue one)."""
+    return (
+        _active(user)
+        and handoff.status == HandoffStatus.PENDING
+        and (user.pk == handoff.sender_id or manages_team(user, handoff.deal.team_id))
+    )
+
+
+def can_edit_catalogue(user: User) -> bool:
+    """The head of sales (or a director, an admin) edits categories, products and costs."""
+    return _active(user) and user.is_head_of_sales
+
+
+def can_see_costs(user: User) -> bool:
+    """Cost prices (and so margins) are for the head of sales, not for every manager."""
+    return can_edit_catalogue(user)
+
+
+def can_edit_pipelines(user: User, team_id: int) -> bool:
+    """The head of sales sets up his team's pipelines."""
+    return _active(user) and manages_team(user, team_id)
+
+
+# --- money facts: invoices, payments, shipments, 1С imports ----------------------------------
+
+# Roles that keep the documents of every deal of their team (besides the head of sales).
+_DOCUMENT_ROLES = frozenset({Role.ORDER_MANAGER, Role.DOC_CLERK})
+
+
+def _keeps_documents(user: User, team_id: int) -> bool:
+    return _active(user) and (
+        manages_team(user, team_id) or (user.role in _DOCUMENT_ROLES and user.team_id == team_id)
+    )
+
+
+def can_record_money(user: User, deal: Deal) -> bool:
+    """The deal's responsible person, the team's order managers and document clerks, and the
+    head of sales issue invoices and record payments and shipments on a deal."""
+    return _active(user) and (
+        deal.responsible_id == user.pk or _keeps_documents(user, deal.team_id)
+    )
+
+
+def can_record_money_for_team(user: User, team_id: int) -> bool:
+    """Facts not tied to a deal (a payment for a client, an allocation) are entered by the
+    team's order managers and document clerks and by the head of sales."""
+    return _keeps_documents(user, team_id)
+
+
+def can_reverse_money(user: User, team_id: int) -> bool:
+    """Credit notes, refunds and returns undo money someone may be paid on: only the team's
+    order managers, document clerks and the head of sales write them."""
+    return _keeps_documents(user, team_id)
+
+
+def sees_all_money(user: User, team_id: int) -> bool:
+    """The head of sales, order managers and document clerks see every money fact of the
+    team; everyone else sees the facts of deals he is responsible for and clients he owns."""
+    return _keeps_documents(user, team_id)
+
+
+def can_view_money_fact(user: User, team_id: int, *, deal: Deal | None, client: Client) -> bool:
+    """See `sees_all_money`; a fact of someone else looks missing."""
+    if not _active(user):
+        return False
+    if sees_all_money(user, team_id):
+        return True
+    return (deal is not None and deal.responsible_id == user.pk) or client.owner_id == user.pk
+
+
+def can_import_money(user: User) -> bool:
+    """The head of sales and document clerks load 1С exports (they are the accounting facts)."""
+    return _active(user) and (user.is_head_of_sales or user.role == Role.DOC_CLERK)
+
+
+def can_resolve_import_rows(user: User) -> bool:
+    """Database operators (and whoever may import) pick the client of an unmatched row."""
+    return _active(user) and (can_import_money(user) or user.role == Role.DB_OPERATOR)
