@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from ninja import NinjaAPI
 from ninja.operation import Operation
 
-from otdel.api import calls, clients, errors, imports, money, ownership, planning, sales
+from otdel.api import calls, clients, errors, floors, imports, money, ownership, planning, sales
 from otdel.api.auth import AUTH, viewer
 from otdel.api.errors import COMMON
 from otdel.api.ownership import cap_out
@@ -40,6 +40,7 @@ api.add_router("", calls.router)
 api.add_router("", planning.router)
 api.add_router("", sales.router)
 api.add_router("", money.router)
+api.add_router("", floors.router)
 
 
 @api.get("/me", response={200: MeOut, **COMMON}, tags=["people"])

@@ -71,7 +71,10 @@ def build_sales(users: dict[str, User], team: Team, real_now: dt.datetime) -> in
     services.ensure_default_pipeline(team.pk, actor=head)
 
     def client_of(username: str, index: int) -> Client:
-        return Client.objects.live().filter(owner=users[username]).order_by("pk")[index]
+        # The base the demo history left this person may be small (returns to the pool are
+        # random): take the index-th of his clients, wrapping around.
+        owned = list(Client.objects.live().filter(owner=users[username]).order_by("pk")[:10])
+        return owned[index % len(owned)]
 
     def deal(username: str, index: int, title: str, amount: str, days_ago: float) -> int:
         _at(real_now - dt.timedelta(days=days_ago))

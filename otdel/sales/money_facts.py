@@ -31,7 +31,7 @@ from otdel.core import clock
 from otdel.core.errors import Conflict, Forbidden, Invalid, NotFound
 from otdel.ownership.services import note_shipments
 from otdel.people.models import User
-from otdel.sales import money, policies
+from otdel.sales import floors, money, policies
 from otdel.sales.events import write_event
 from otdel.sales.models import (
     MANUAL,
@@ -587,6 +587,8 @@ def issue_invoice(deal_id: int, data: InvoiceIn, *, actor: User) -> Invoice:
         if not created:
             _same_or_conflict(invoice, sum((ln.amounts.total for ln in lines), ZERO), "total")
             return invoice
+        # Lines below their price floor hold the invoice for the head of sales.
+        floors.hold_if_below_floor(invoice, lines, actor=actor)
         write_event(
             deal,
             DealEventKind.INVOICE_ISSUED,
@@ -716,6 +718,9 @@ def record_payment(
         if deal is not None:
             qs = qs.filter(deal=deal)
         auto = list(qs.order_by("issued_on", "id").values_list("pk", flat=True))
+        # An invoice held below its price floor takes no money until the head approves it.
+        held = set(floors.unapproved(auto))
+        auto = [pk for pk in auto if pk not in held]
     external_id = data.external_id or manual_id()
     doc = PaymentDoc(
         external_id=external_id,
@@ -765,6 +770,13 @@ def _check_targets(client: Client, invoice_ids: list[int]) -> str:
     currencies = {r["currency"] for r in rows}
     if len(currencies) != 1:
         raise Invalid(_("The invoices are in different currencies."), code="currency_mismatch")
+    held = floors.unapproved(invoice_ids)
+    if held:
+        raise Invalid(
+            _("The invoice is below the price floor and the head of sales has not approved it."),
+            code="awaiting_floor_approval",
+            invoices=held,
+        )
     return currencies.pop()
 
 

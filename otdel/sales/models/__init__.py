@@ -16,6 +16,7 @@ from otdel.sales.models.deals import (
     Handoff,
     HandoffStatus,
 )
+from otdel.sales.models.floors import FloorApproval, FloorApprovalStatus, PriceFloor
 from otdel.sales.models.money import (
     MANUAL,
     FactKind,
@@ -42,6 +43,8 @@ __all__ = [
     "DealEventKind",
     "DealSource",
     "FactKind",
+    "FloorApproval",
+    "FloorApprovalStatus",
     "Handoff",
     "HandoffStatus",
     "ImportKind",
@@ -53,6 +56,7 @@ __all__ = [
     "Payment",
     "PaymentAllocation",
     "Pipeline",
+    "PriceFloor",
     "Product",
     "ProductCategory",
     "ProductCost",
