@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from otdel.sales import catalogue_views, views
+from otdel.sales import catalogue_views, floor_views, import_1c_views, money_views, views
 
 app_name = "sales"
 
@@ -13,11 +13,39 @@ urlpatterns = [
     path("deals/<int:deal_id>/", views.deal_detail, name="deal_detail"),
     path("deals/<int:deal_id>/move/", views.deal_move, name="deal_move"),
     path("deals/<int:deal_id>/source/", views.change_source, name="change_source"),
+    path("deals/<int:deal_id>/invoices/", money_views.invoice_issue, name="invoice_issue"),
+    path("deals/<int:deal_id>/invoices/line/", money_views.invoice_line, name="invoice_line"),
+    path("deals/<int:deal_id>/payments/", money_views.payment_record, name="payment_record"),
+    path("deals/<int:deal_id>/shipments/", money_views.shipment_record, name="shipment_record"),
+    path("deals/<int:deal_id>/shipments/line/", money_views.shipment_line, name="shipment_line"),
+    path(
+        "money/invoices/<int:invoice_id>/credit-note/", money_views.credit_note, name="credit_note"
+    ),
+    path(
+        "money/shipments/<int:shipment_id>/return/", money_views.goods_return, name="goods_return"
+    ),
+    path("money/<str:what>/", money_views.money_list, name="money_list"),
+    path("money-import/", import_1c_views.start, name="import_1c"),
+    path("money-import/<int:job_id>/", import_1c_views.result, name="import_1c_result"),
+    path("money-import/<int:job_id>/columns/", import_1c_views.mapping, name="import_1c_mapping"),
+    path("money-import/<int:job_id>/preview/", import_1c_views.preview, name="import_1c_preview"),
+    path("money-import/unresolved/", import_1c_views.unresolved, name="unresolved"),
+    path(
+        "money-import/unresolved/<int:row_id>/", import_1c_views.resolve, name="unresolved_resolve"
+    ),
     path("handoffs/", views.handoffs, name="handoffs"),
     path("handoffs/<int:handoff_id>/accept/", views.handoff_accept, name="handoff_accept"),
     path("handoffs/<int:handoff_id>/return/", views.handoff_return, name="handoff_return"),
     path("handoffs/<int:handoff_id>/redirect/", views.handoff_redirect, name="handoff_redirect"),
     path("clients/<int:client_id>/deals/", views.client_deals, name="client_deals"),
+    path("head/price-approvals/", floor_views.price_approvals, name="price_approvals"),
+    path("head/price-approvals/<int:approval_id>/", floor_views.decide, name="price_decide"),
+    path("head/price-floors/", floor_views.set_floor, name="price_floor_set"),
+    path(
+        "head/price-floors/<int:floor_id>/remove/",
+        floor_views.remove_floor,
+        name="price_floor_remove",
+    ),
     path("head/catalogue/", catalogue_views.catalogue, name="catalogue"),
     path("head/catalogue/categories/", catalogue_views.category_save, name="category_create"),
     path(

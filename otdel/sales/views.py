@@ -27,7 +27,7 @@ from otdel.core.errors import DomainError
 from otdel.ownership.policies import manages_team
 from otdel.ownership.selectors import my_base
 from otdel.people.models import User
-from otdel.sales import policies, selectors, services
+from otdel.sales import money_card, policies, selectors, services
 from otdel.sales.brief import BRIEF_FIELDS
 from otdel.sales.forms import DealForm, HandoffForm, LostForm
 from otdel.sales.models import Deal, DealSource, Handoff, Pipeline, Stage
@@ -55,7 +55,7 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
-def _deal_or_404(user: User, deal_id: int) -> Deal:
+def deal_or_404(user: User, deal_id: int) -> Deal:
     try:
         return selectors.deal_for(user, deal_id)
     except DomainError as err:
@@ -197,9 +197,16 @@ def deal_create(request: HttpRequest) -> HttpResponse:
 @require_GET
 def deal_detail(request: HttpRequest, deal_id: int) -> HttpResponse:
     """The deal card: where it stands, the pending handoff, the moves, the timeline and who
-    held each stage."""
+    held each stage, and its invoices, payments and shipments."""
     user = _user(request)
-    deal = _deal_or_404(user, deal_id)
+    return deal_card(request, user, deal_or_404(user, deal_id))
+
+
+def deal_card(
+    request: HttpRequest, user: User, deal: Deal, *, money: dict[str, Any] | None = None
+) -> HttpResponse:
+    """Render the deal card; `money` reopens a money form with what was typed and why it was
+    refused (see money_views)."""
     events = selectors.timeline(deal)
     _name_receivers(events)
     pending = selectors.pending_handoff(deal)
@@ -235,6 +242,7 @@ def deal_detail(request: HttpRequest, deal_id: int) -> HttpResponse:
             "sources": DealSource.choices,
             "brief_labels": BRIEF_FIELDS,
             "now": clock.now(),
+            **money_card.money_context(user, deal, **(money or {})),
         },
     )
 
@@ -288,7 +296,7 @@ def deal_move(request: HttpRequest, deal_id: int) -> HttpResponse:
     """Move a deal to a stage. A plain move happens at once; a handoff (another role's stage)
     and a lost deal first ask for the brief / the reason on a form of their own."""
     user = _user(request)
-    deal = _deal_or_404(user, deal_id)
+    deal = deal_or_404(user, deal_id)
     data = request.POST if request.method == "POST" else request.GET
     target = Stage.objects.filter(
         pk=_int(data.get("to_stage")), pipeline_id=deal.pipeline_id

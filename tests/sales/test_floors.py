@@ -179,3 +179,29 @@ def test_api_head_sets_a_floor_and_approves(head, manager, frozen_clock, client)
         f"/api/price-approvals/{listed[0]['id']}/approve", {}, content_type="application/json"
     )
     assert ok.status_code == 200 and ok.json()["status"] == "approved"
+
+
+def test_the_heads_page_lists_a_held_invoice_and_approves_it_in_russian(
+    head, manager, frozen_clock
+):
+    from django.test import Client as HttpClient
+
+    floors.set_floor(head.team_id, actor=head, min_margin_percent=D("20"))
+    kmp = product(head, cost="900")
+    held = invoice(open_deal(manager).pk, manager, (kmp.pk, "1", "1000"))
+    approval = FloorApproval.objects.get(invoice=held)
+    page = HttpClient()
+    page.force_login(head)
+    html = page.get("/head/price-approvals/").content.decode()
+    assert "Счета ниже минимальной цены" in html and "маржа 10.00% ниже минимума 20.00%" in html
+
+    manager_page = HttpClient()
+    manager_page.force_login(manager)
+    assert manager_page.get("/head/price-approvals/").status_code == 404
+    manager_page.post(f"/head/price-approvals/{approval.pk}/", {"decision": "approve"})
+    approval.refresh_from_db()
+    assert approval.status == "pending"
+
+    page.post(f"/head/price-approvals/{approval.pk}/", {"decision": "approve"})
+    approval.refresh_from_db()
+    assert (approval.status, approval.decided_by) == ("approved", head)
