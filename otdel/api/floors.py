@@ -15,7 +15,7 @@ from ninja.responses import Status
 from otdel.api.auth import viewer
 from otdel.api.errors import READ_ERRORS, WRITE_ERRORS
 from otdel.core.errors import Forbidden
-from otdel.sales import floors
+from otdel.sales import floors, policies
 from otdel.sales.models import FloorApproval, FloorApprovalStatus, PriceFloor
 
 router = Router(tags=["price floors"])
@@ -95,7 +95,7 @@ def _approval_out(approval: FloorApproval) -> ApprovalOut:
 
 def _head_team(request: HttpRequest) -> int:
     me = viewer(request)
-    if me.team_id is None or not floors.can_manage_floors(me, me.team_id):
+    if me.team_id is None or not policies.can_manage_floors(me, me.team_id):
         raise Forbidden(_("Only the head of sales sees price floors."), code="not_head_of_sales")
     return me.team_id
 

@@ -417,61 +417,70 @@ def note_qualifying_activity(
     )
 
 
+def _update_clients_from_rows(
+    rows: list[tuple[Any, ...]], *, keys: tuple[str, ...], assignments: str, where: str
+) -> int:
+    """One UPDATE of clients joined to `rows` — key columns (the first is the client) and a
+    moment `at` last — the latest moment per key winning: arrays on PostgreSQL, VALUES chunks
+    elsewhere. `assignments` and `where` read the rows as `m` and the client as `c`."""
+    table = Client._meta.db_table
+    condition = f"c.id = m.{keys[0]} AND {where}"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            arrays = ", ".join(["%s::bigint[]"] * len(keys) + ["%s::timestamptz[]"])
+            columns = ", ".join(keys)
+            cursor.execute(
+                f"""
+                UPDATE {table} AS c SET {assignments}
+                FROM (SELECT {columns}, max(at) AS at
+                      FROM unnest({arrays}) AS v({columns}, at) GROUP BY {columns}) m
+                WHERE {condition}
+                """,  # noqa: S608 - names are ours, every value is a parameter
+                [[row[n] for row in rows] for n in range(len(keys) + 1)],
+            )
+            return cursor.rowcount
+        adapt = connection.ops.adapt_datetimefield_value
+        named = ", ".join(f"column{n + 1} AS {key}" for n, key in enumerate(keys))
+        grouped = ", ".join(f"column{n + 1}" for n in range(len(keys)))
+        changed = 0
+        for start in range(0, len(rows), 300):
+            chunk = rows[start : start + 300]
+            values = ", ".join("(" + ", ".join(["%s"] * (len(keys) + 1)) + ")" for _ in chunk)
+            cursor.execute(
+                f"""
+                UPDATE {table} AS c SET {assignments}
+                FROM (SELECT {named}, max(column{len(keys) + 1}) AS at
+                      FROM (VALUES {values}) GROUP BY {grouped}) AS m
+                WHERE {condition}
+                """,  # noqa: S608
+                [v for row in chunk for v in (*row[:-1], adapt(row[-1]))],
+            )
+            changed += cursor.rowcount
+        return changed
+
+
 def note_effective_calls(calls: list[tuple[int, int, dt.datetime]]) -> int:
     """Restart owners' idle clocks for effective calls, set-based: (client, caller, when) rows;
     only a caller who still owns the client counts, where the team's policy counts calls, and a
     clock never moves backwards. Returns how many clocks moved."""
     if not calls:
         return 0
-    client_ids = sorted({c for c, _, _ in calls})
-    team_ids = set(
-        Client.objects.filter(pk__in=client_ids).values_list("team_id", flat=True).distinct()
+    teams = dict(
+        Client.objects.filter(pk__in={c for c, _, _ in calls}).values_list("pk", "team_id")
     )
-    counting = [t for t in team_ids if "call" in policy_in_force(t).doc.qualifying_kinds]
-    if not counting:
+    counting = {t for t in set(teams.values()) if "call" in policy_in_force(t).doc.qualifying_kinds}
+    rows = [row for row in calls if teams.get(row[0]) in counting]
+    if not rows:
         return 0
-    # One UPDATE whose WHERE re-checks owner and clock, so a client that changed hands
-    # meanwhile keeps its clock; the latest call per (client, caller) wins.
-    table = Client._meta.db_table
-    moved = 0
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"""
-                UPDATE {table} AS c SET activity_clock_at = m.at, return_warned_at = NULL
-                FROM (SELECT client_id, user_id, max(at) AS at
-                      FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[])
-                           AS v(client_id, user_id, at)
-                      GROUP BY client_id, user_id) m
-                WHERE c.id = m.client_id AND c.owner_id = m.user_id
-                  AND c.team_id = ANY(%s::bigint[])
-                  AND (c.activity_clock_at IS NULL OR c.activity_clock_at < m.at)
-                """,  # noqa: S608 - the table name is ours, every value is a parameter
-                [
-                    [c for c, _, _ in calls],
-                    [u for _, u, _ in calls],
-                    [at for _, _, at in calls],
-                    counting,
-                ],
-            )
-            return cursor.rowcount
-        adapt = connection.ops.adapt_datetimefield_value
-        for start in range(0, len(calls), 300):
-            chunk = calls[start : start + 300]
-            values = ", ".join("(%s, %s, %s)" for _ in chunk)
-            teams = ", ".join("%s" for _ in counting)
-            cursor.execute(
-                f"""
-                UPDATE {table} AS c SET activity_clock_at = m.at, return_warned_at = NULL
-                FROM (SELECT column1 AS client_id, column2 AS user_id, max(column3) AS at
-                      FROM (VALUES {values}) GROUP BY column1, column2) AS m
-                WHERE c.id = m.client_id AND c.owner_id = m.user_id AND c.team_id IN ({teams})
-                  AND (c.activity_clock_at IS NULL OR c.activity_clock_at < m.at)
-                """,  # noqa: S608
-                [*(v for c, u, at in chunk for v in (c, u, adapt(at))), *counting],
-            )
-            moved += cursor.rowcount
-    return moved
+    # The WHERE re-checks owner and clock, so a client that changed hands meanwhile keeps its
+    # clock; the latest call per (client, caller) wins.
+    return _update_clients_from_rows(
+        rows,
+        keys=("client_id", "user_id"),
+        assignments="activity_clock_at = m.at, return_warned_at = NULL",
+        where="c.owner_id = m.user_id"
+        " AND (c.activity_clock_at IS NULL OR c.activity_clock_at < m.at)",
+    )
 
 
 def note_shipments(rows: list[tuple[int, dt.datetime]]) -> int:
@@ -483,48 +492,22 @@ def note_shipments(rows: list[tuple[int, dt.datetime]]) -> int:
     """
     if not rows:
         return 0
-    table = Client._meta.db_table
     # The SET expressions read the row as it was before the UPDATE (both databases), so the
     # "is it later?" tests agree with each other.
     later_clock = (
         "(c.owner_id IS NOT NULL AND (c.shipment_clock_at IS NULL OR c.shipment_clock_at < m.at))"
     )
     later_last = "(c.last_shipment_at IS NULL OR c.last_shipment_at < m.at)"
-    assignments = f"""
-        last_shipment_at = CASE WHEN {later_last} THEN m.at ELSE c.last_shipment_at END,
-        shipment_clock_at = CASE WHEN {later_clock} THEN m.at ELSE c.shipment_clock_at END,
-        return_warned_at = CASE WHEN {later_clock} THEN NULL ELSE c.return_warned_at END
-    """
-    where = f"c.id = m.client_id AND c.merged_into_id IS NULL AND ({later_last} OR {later_clock})"
-    changed = 0
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"""
-                UPDATE {table} AS c SET {assignments}
-                FROM (SELECT client_id, max(at) AS at
-                      FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(client_id, at)
-                      GROUP BY client_id) m
-                WHERE {where}
-                """,  # noqa: S608 - the table name is ours, every value is a parameter
-                [[c for c, _ in rows], [at for _, at in rows]],
-            )
-            return cursor.rowcount
-        adapt = connection.ops.adapt_datetimefield_value
-        for start in range(0, len(rows), 400):
-            chunk = rows[start : start + 400]
-            values = ", ".join("(%s, %s)" for _ in chunk)
-            cursor.execute(
-                f"""
-                UPDATE {table} AS c SET {assignments}
-                FROM (SELECT column1 AS client_id, max(column2) AS at
-                      FROM (VALUES {values}) GROUP BY column1) AS m
-                WHERE {where}
-                """,  # noqa: S608
-                [v for c, at in chunk for v in (c, adapt(at))],
-            )
-            changed += cursor.rowcount
-    return changed
+    return _update_clients_from_rows(
+        list(rows),
+        keys=("client_id",),
+        assignments=f"""
+            last_shipment_at = CASE WHEN {later_last} THEN m.at ELSE c.last_shipment_at END,
+            shipment_clock_at = CASE WHEN {later_clock} THEN m.at ELSE c.shipment_clock_at END,
+            return_warned_at = CASE WHEN {later_clock} THEN NULL ELSE c.return_warned_at END
+        """,
+        where=f"c.merged_into_id IS NULL AND ({later_last} OR {later_clock})",
+    )
 
 
 def settle_merge(

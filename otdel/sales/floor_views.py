@@ -14,13 +14,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from otdel.core.errors import DomainError, Invalid
 from otdel.people.models import Role, User
-from otdel.sales import floors
+from otdel.sales import floors, policies
 from otdel.sales.models import FloorApproval, FloorApprovalStatus, PriceFloor, ProductCategory
 
 
 def _head(request: HttpRequest) -> User:
     user: User = request.user  # type: ignore[assignment]
-    if user.team_id is None or not floors.can_manage_floors(user, user.team_id):
+    if user.team_id is None or not policies.can_manage_floors(user, user.team_id):
         raise Http404
     return user
 

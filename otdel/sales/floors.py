@@ -20,9 +20,9 @@ from django.utils.translation import gettext as _
 from otdel.audit.services import record
 from otdel.core import clock
 from otdel.core.errors import Forbidden, Invalid, NotFound
-from otdel.ownership.policies import manages_team
 from otdel.people.models import Role, User
 from otdel.people.services import notify
+from otdel.sales import policies
 from otdel.sales.models import (
     FloorApproval,
     FloorApprovalStatus,
@@ -34,19 +34,6 @@ from otdel.sales.models import (
 
 HUNDRED = Decimal(100)
 CENT = Decimal("0.01")
-
-
-# --- permissions ------------------------------------------------------------------------------
-
-
-def can_manage_floors(user: User, team_id: int) -> bool:
-    """The head of sales sets his team's price floors."""
-    return bool(user.is_authenticated and user.is_active and manages_team(user, team_id))
-
-
-def can_decide(user: User, approval: FloorApproval) -> bool:
-    """The head of sales of the invoice's team approves or refuses a below-floor invoice."""
-    return can_manage_floors(user, approval.team_id)
 
 
 # --- which floor ------------------------------------------------------------------------------
@@ -162,7 +149,7 @@ def hold_if_below_floor(invoice: Invoice, lines: Iterable[Any], *, actor: User) 
     breaches = breaches_of(lines, person=actor, team_id=invoice.team_id, at=now)
     if not breaches:
         return None
-    by_head = can_manage_floors(actor, invoice.team_id)
+    by_head = policies.can_manage_floors(actor, invoice.team_id)
     approval = FloorApproval.objects.create(
         invoice=invoice,
         team_id=invoice.team_id,
@@ -212,7 +199,7 @@ def unapproved(invoice_ids: Iterable[int]) -> list[int]:
 
 def _decide(approval_id: int, *, actor: User, status: str, note: str) -> FloorApproval:
     approval = FloorApproval.objects.select_related("invoice").filter(pk=approval_id).first()
-    if approval is None or not can_decide(actor, approval):
+    if approval is None or not policies.can_decide_floor(actor, approval):
         if approval is not None and actor.team_id == approval.team_id:
             raise Forbidden(
                 _("Only the head of sales approves prices below the floor."),
@@ -280,7 +267,7 @@ def set_floor(
 ) -> PriceFloor:
     """The head of sales sets the floor for a category (or all) and the team, a role or a
     person; it replaces the floor he set before for the same category and people."""
-    if not can_manage_floors(actor, team_id):
+    if not policies.can_manage_floors(actor, team_id):
         raise Forbidden(_("Only the head of sales sets price floors."), code="not_head_of_sales")
     if min_margin_percent is None and max_discount_percent is None:
         raise Invalid(
@@ -340,7 +327,7 @@ def set_floor(
 def remove_floor(floor_id: int, *, actor: User) -> None:
     """The head of sales removes a floor of his team."""
     floor = PriceFloor.objects.filter(pk=floor_id).first()
-    if floor is None or not can_manage_floors(actor, floor.team_id):
+    if floor is None or not policies.can_manage_floors(actor, floor.team_id):
         raise NotFound(_("Price floor not found."), code="floor_not_found")
     with transaction.atomic():
         record(actor=actor, verb="price_floor.removed", obj=floor, data={})

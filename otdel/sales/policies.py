@@ -5,7 +5,7 @@ from __future__ import annotations
 from otdel.clients.models import Client
 from otdel.ownership.policies import can_act_on, manages_team
 from otdel.people.models import Role, User
-from otdel.sales.models import Deal, Handoff, HandoffStatus
+from otdel.sales.models import Deal, FloorApproval, Handoff, HandoffStatus
 
 
 def _active(user: User) -> bool:
@@ -137,3 +137,16 @@ def can_import_money(user: User) -> bool:
 def can_resolve_import_rows(user: User) -> bool:
     """Database operators (and whoever may import) pick the client of an unmatched row."""
     return _active(user) and (can_import_money(user) or user.role == Role.DB_OPERATOR)
+
+
+# --- price floors ------------------------------------------------------------------------------
+
+
+def can_manage_floors(user: User, team_id: int) -> bool:
+    """The head of sales sets his team's price floors."""
+    return _active(user) and manages_team(user, team_id)
+
+
+def can_decide_floor(user: User, approval: FloorApproval) -> bool:
+    """The head of sales of the invoice's team approves or refuses a below-floor invoice."""
+    return can_manage_floors(user, approval.team_id)
