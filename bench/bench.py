@@ -1,8 +1,9 @@
 """otdel benchmarks on PostgreSQL: sweep vs bare UPDATE, pages, dedup, import, API claims,
-call ingestion and classification.
+call ingestion and classification, and the sales department's import, board and report
+(bench/sales.py).
 
-Usage: bench/run [all|sweep|pages|dedup|import|claims|calls] [--runs N] [--import-rows N]
-       [--call-rows N]
+Usage: bench/run [all|sweep|pages|dedup|import|claims|calls|sales] [--runs N]
+       [--import-rows N] [--call-rows N] [--report-runs N] [--board-runs N] [--import-lines N]
 Figures are medians (and p95) of several runs; the data is generated once and kept.
 """
 
@@ -371,6 +372,11 @@ def main() -> None:
     parser.add_argument("--import-rows", type=int, default=100_000)
     parser.add_argument("--claims-per-thread", type=int, default=50)
     parser.add_argument("--call-rows", type=int, default=1_000_000, help="CDR rows to ingest")
+    parser.add_argument("--report-runs", type=int, default=30, help="sales: report runs")
+    parser.add_argument("--board-runs", type=int, default=30, help="sales: board requests")
+    parser.add_argument("--import-lines", type=int, default=200_000, help="sales: 1С lines")
+    parser.add_argument("--sales-parts", default="report,board,import", help="sales: which")
+    parser.add_argument("--inbound-queue", type=int, default=100_000, help="inbound: open requests")
     parser.add_argument("--fresh", action="store_true", help="drop and regenerate the data")
     args = parser.parse_args()
     if args.fresh:
@@ -382,6 +388,8 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     import calls
     import generate
+    import inbound as inbound_bench
+    import sales as sales_bench
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
@@ -389,7 +397,7 @@ def main() -> None:
         print("Generating the benchmark department (once)…", flush=True)
         generate.generate()
     what = set(args.what)
-    if "all" in what:  # "calls" and "calls-sqlite" (issue 3) run only when named
+    if "all" in what:  # "calls", "calls-sqlite" (issue 3) and "sales" (issue 4) only when named
         what = {"sweep", "pages", "dedup", "import", "claims"}
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M %Z")}
     steps = [
@@ -400,7 +408,17 @@ def main() -> None:
         ("claims", lambda: bench_claims(8, args.claims_per_thread)),
         ("calls", lambda: calls.bench_calls(args.call_rows)),
         ("calls-sqlite", lambda: bench_calls_sqlite(args.call_rows)),
+        (
+            "sales",
+            lambda: sales_bench.bench_sales(
+                report_runs=args.report_runs,
+                board_runs=args.board_runs,
+                import_lines=args.import_lines,
+                parts=args.sales_parts,
+            ),
+        ),
     ]
+    steps.append(("inbound", lambda: inbound_bench.bench_inbound(queue=args.inbound_queue)))
     for name, step in steps:
         if name in what:
             print(f"== {name}", flush=True)

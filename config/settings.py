@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "otdel.telephony",
     "otdel.planning",
     "otdel.sales",
+    "otdel.inbound",
     "otdel.analytics",
     "otdel.api",
     "otdel.demo",
@@ -69,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "otdel.people.middleware.OtdelLocaleMiddleware",
+    "otdel.inbound.middleware.FormSizeLimit",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "otdel.people.middleware.UserTimezoneMiddleware",
@@ -169,9 +171,28 @@ TASKS = {
     }
 }
 
+# Outgoing mail (the customer's acknowledgement, replies from a request): SMTP when
+# OTDEL_EMAIL_HOST is set, otherwise printed to the console (the demo); OTDEL_EMAIL_BACKEND
+# overrides either. The password lives in the environment only. See docs/inbound-mail.md.
+EMAIL_HOST = os.environ.get("OTDEL_EMAIL_HOST", "")
 EMAIL_BACKEND = os.environ.get(
-    "OTDEL_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+    "OTDEL_EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
 )
+EMAIL_HOST = EMAIL_HOST or "localhost"
+EMAIL_PORT = int(os.environ.get("OTDEL_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("OTDEL_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("OTDEL_EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("OTDEL_EMAIL_USE_TLS", False)  # STARTTLS, usually port 587
+EMAIL_USE_SSL = env_bool("OTDEL_EMAIL_USE_SSL", False)  # implicit TLS, usually port 465
+EMAIL_TIMEOUT = int(os.environ.get("OTDEL_EMAIL_TIMEOUT", "30"))
+DEFAULT_FROM_EMAIL = os.environ.get("OTDEL_EMAIL_FROM", "otdel <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The right-hand side of our Message-IDs (<request-123-ack@DOMAIN>), so customers' replies are
+# recognised as ours; by default the domain of OTDEL_EMAIL_FROM.
+OTDEL_EMAIL_MESSAGE_ID_DOMAIN = os.environ.get("OTDEL_EMAIL_MESSAGE_ID_DOMAIN", "")
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie

@@ -18,4 +18,6 @@ urlpatterns = [
     path("", include("otdel.telephony.urls_ui")),
     path("", include("otdel.planning.urls")),
     path("", include("otdel.sales.urls")),
+    path("", include("otdel.inbound.urls")),
+    path("", include("otdel.analytics.urls")),
 ]

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from pydantic.fields import FieldInfo
 
 from otdel.activities import selectors
 from otdel.activities.call_policy import EffectiveCallPolicyDocument
@@ -37,6 +38,7 @@ from otdel.clients.selectors import search_clients
 from otdel.core import clock
 from otdel.core.errors import DomainError, Invalid
 from otdel.core.paging import page_without_count, query_without
+from otdel.core.policy_forms import PolicyDocumentForm
 from otdel.ownership import policies
 from otdel.people.models import Team, User
 
@@ -309,76 +311,29 @@ def unknown_resolve(request: HttpRequest) -> HttpResponse:
 # --- the effective-call policy ---------------------------------------------------------------
 
 
-def _label(name: str) -> str:
-    return _(EffectiveCallPolicyDocument.model_fields[name].description or name)
-
-
-class CallPolicyForm(forms.Form):
+class CallPolicyForm(PolicyDocumentForm):
     """Every field of the effective-call policy; pydantic has the last word on what is valid."""
 
-    effective_from = forms.DateField(
-        label=gettext_lazy("Effective from"), widget=forms.DateInput(attrs={"type": "date"})
-    )
-    comment = forms.CharField(
-        label=gettext_lazy("What changed and why"), required=False, max_length=500
-    )
+    document_class = EffectiveCallPolicyDocument
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for name, info in EffectiveCallPolicyDocument.model_fields.items():
-            if name == "required_outcomes":
-                self.fields[name] = forms.MultipleChoiceField(
-                    label=_label(name),
-                    choices=CallOutcomeKind.choices,
-                    widget=forms.CheckboxSelectMultiple,
-                    required=False,
-                )
-            elif name == "counted_directions":
-                self.fields[name] = forms.MultipleChoiceField(
-                    label=_label(name),
-                    choices=CHOICE_LABELS[name],
-                    widget=forms.CheckboxSelectMultiple,
-                    required=False,
-                )
-            elif name in CHOICE_LABELS:
-                self.fields[name] = forms.ChoiceField(
-                    label=_label(name), choices=CHOICE_LABELS[name]
-                )
-            elif info.annotation is bool:
-                self.fields[name] = forms.BooleanField(label=_label(name), required=False)
-            else:
-                # No bounds here on purpose: the document's own validation speaks for them.
-                self.fields[name] = forms.IntegerField(label=_label(name))
-
-    @classmethod
-    def initial_from(cls, doc: EffectiveCallPolicyDocument) -> dict[str, Any]:
-        """The version in force, effective from today."""
-        return {**doc.model_dump(), "effective_from": clock.today()}
-
-    def document_fields(self) -> list[forms.BoundField]:
-        return [self[n] for n in EffectiveCallPolicyDocument.model_fields]
-
-    def document(self) -> dict[str, Any]:
-        data = self.cleaned_data
-        return {n: data[n] for n in EffectiveCallPolicyDocument.model_fields if n in data}
-
-    def effective_moment(self) -> dt.datetime:
-        """Today means now; a later date means the start of that day in Moscow."""
-        day: dt.date = self.cleaned_data["effective_from"]
-        if day <= clock.today():
-            return clock.now()
-        return clock.start_of_day(day)
-
-    def add_policy_errors(self, err: DomainError) -> None:
-        """Show each of the document's errors under its field; document-wide ones at the top."""
-        items = err.details.get("errors") or []
-        if not items:
-            self.add_error(None, err.message)
-        for item in items:
-            loc = item.get("loc") or ()
-            name = str(loc[0]) if loc else None
-            message = str(item.get("msg", "")).removeprefix("Value error, ")
-            self.add_error(name if name in self.fields else None, message)
+    def document_field(self, name: str, info: FieldInfo) -> forms.Field:
+        if name == "required_outcomes":
+            return forms.MultipleChoiceField(
+                label=self.label(name),
+                choices=CallOutcomeKind.choices,
+                widget=forms.CheckboxSelectMultiple,
+                required=False,
+            )
+        if name == "counted_directions":
+            return forms.MultipleChoiceField(
+                label=self.label(name),
+                choices=CHOICE_LABELS[name],
+                widget=forms.CheckboxSelectMultiple,
+                required=False,
+            )
+        if name in CHOICE_LABELS:
+            return forms.ChoiceField(label=self.label(name), choices=CHOICE_LABELS[name])
+        return super().document_field(name, info)
 
 
 def _policy_team(request: HttpRequest, user: User) -> tuple[Team, list[Team]]:

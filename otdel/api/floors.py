@@ -49,9 +49,13 @@ class BreachOut(Schema):
 
 
 class ApprovalOut(Schema):
+    """A request about an invoice or (exactly one or the other) a proposal."""
+
     id: int
-    invoice_id: int
-    invoice_number: str
+    invoice_id: int | None
+    invoice_number: str | None
+    proposal_id: int | None = None
+    proposal_number: str | None = None
     status: str
     breaches: list[BreachOut]
     requested_by_id: int
@@ -82,7 +86,9 @@ def _approval_out(approval: FloorApproval) -> ApprovalOut:
     return ApprovalOut(
         id=approval.pk,
         invoice_id=approval.invoice_id,
-        invoice_number=approval.invoice.number,
+        invoice_number=approval.invoice.number if approval.invoice is not None else None,
+        proposal_id=approval.proposal_id,
+        proposal_number=approval.proposal.number if approval.proposal is not None else None,
         status=approval.status,
         breaches=[BreachOut(**b, text=floors.describe(b)) for b in breaches],
         requested_by_id=approval.requested_by_id,
@@ -125,9 +131,10 @@ def remove_floor(request: HttpRequest, floor_id: int) -> Status[None]:
 
 @router.get("/price-approvals", response={200: list[ApprovalOut], **READ_ERRORS})
 def list_approvals(request: HttpRequest, status: str = "pending") -> list[ApprovalOut]:
-    """Invoices below their price floor (pending by default; status=all for every one)."""
+    """Invoices and proposals below their price floor (pending by default; status=all for
+    every one)."""
     team_id = _head_team(request)
-    qs = FloorApproval.objects.filter(team_id=team_id).select_related("invoice")
+    qs = FloorApproval.objects.filter(team_id=team_id).select_related("invoice", "proposal")
     if status in FloorApprovalStatus.values:
         qs = qs.filter(status=status)
     return [_approval_out(a) for a in qs.order_by("-requested_at")[:200]]
@@ -135,13 +142,13 @@ def list_approvals(request: HttpRequest, status: str = "pending") -> list[Approv
 
 @router.post("/price-approvals/{approval_id}/approve", response={200: ApprovalOut, **WRITE_ERRORS})
 def approve(request: HttpRequest, approval_id: int, payload: DecisionIn) -> ApprovalOut:
-    """The head of sales approves an invoice below its floor."""
+    """The head of sales approves an invoice (or a proposal) below its floor."""
     approval = floors.approve_below_floor(approval_id, actor=viewer(request), note=payload.note)
     return _approval_out(approval)
 
 
 @router.post("/price-approvals/{approval_id}/refuse", response={200: ApprovalOut, **WRITE_ERRORS})
 def refuse(request: HttpRequest, approval_id: int, payload: DecisionIn) -> ApprovalOut:
-    """The head of sales refuses an invoice below its floor, saying why."""
+    """The head of sales refuses an invoice (or a proposal) below its floor, saying why."""
     approval = floors.refuse_below_floor(approval_id, actor=viewer(request), note=payload.note)
     return _approval_out(approval)

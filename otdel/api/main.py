@@ -6,7 +6,21 @@ from django.http import HttpRequest
 from ninja import NinjaAPI
 from ninja.operation import Operation
 
-from otdel.api import calls, clients, errors, floors, imports, money, ownership, planning, sales
+from otdel.api import (
+    analytics,
+    calls,
+    clients,
+    errors,
+    floors,
+    imports,
+    inbound,
+    money,
+    ownership,
+    planning,
+    proposals,
+    sales,
+    tenders,
+)
 from otdel.api.auth import AUTH, viewer
 from otdel.api.errors import COMMON
 from otdel.api.ownership import cap_out
@@ -41,6 +55,11 @@ api.add_router("", planning.router)
 api.add_router("", sales.router)
 api.add_router("", money.router)
 api.add_router("", floors.router)
+api.add_router("", proposals.router)
+api.add_router("", tenders.router)
+api.add_router("", analytics.router)
+api.add_router("", inbound.router)
+api.add_router("", inbound.public)
 
 
 @api.get("/me", response={200: MeOut, **COMMON}, tags=["people"])

@@ -351,6 +351,17 @@ class MoneyImportOut(Schema):
     source: str
     original_name: str
     status: str
+    state: Literal["uploaded", "mapped", "checking", "previewed", "queued", "done", "failed"] = (
+        Field(
+            description="Where the background worker is: checking (the preview is queued or "
+            "running) → previewed; queued (accepted for writing, not written yet) → done; or "
+            "failed (see `failure`). Poll until it is previewed, done or failed."
+        )
+    )
+    finished_at: dt.datetime | None = Field(
+        description="When the worker finished writing (or failed); empty while it runs"
+    )
+    failure: str
     headers: list[str]
     columns: dict[str, str]
     report: dict[str, Any]
@@ -363,6 +374,9 @@ def _import_out(job: MoneyImport) -> MoneyImportOut:
         source=job.source,
         original_name=job.original_name,
         status=job.status,
+        state=import_1c.reported_state(job),  # type: ignore[arg-type]
+        finished_at=job.finished_at,
+        failure=job.failure,
         headers=job.headers,
         columns=job.columns,
         report=job.report,
@@ -397,14 +411,17 @@ def map_money_import(request: HttpRequest, job_id: int, payload: ColumnsIn) -> M
 
 @router.post("/money-imports/{int:job_id}/preview", response={200: MoneyImportOut, **WRITE_ERRORS})
 def preview_money_import(request: HttpRequest, job_id: int) -> MoneyImportOut:
-    """Check every row; nothing is written but the report."""
+    """Queue the check of every row for the background worker (state "checking"); nothing is
+    written but the report. Poll GET /money-imports/{id} until the state is "previewed" (or
+    "failed")."""
     me = viewer(request)
     return _import_out(import_1c.preview(import_1c.job_for(job_id, me), actor=me))
 
 
 @router.post("/money-imports/{int:job_id}/commit", response={200: MoneyImportOut, **WRITE_ERRORS})
 def commit_money_import(request: HttpRequest, job_id: int) -> MoneyImportOut:
-    """Write everything or nothing; a re-import of the same file changes nothing."""
+    """Queue the write for the background worker (state "queued"): everything or nothing; a
+    re-import of the same file changes nothing. Poll until the state is "done" or "failed"."""
     me = viewer(request)
     job = import_1c.job_for(job_id, me)
     return _import_out(import_1c.commit(job.pk, actor=me))

@@ -344,6 +344,45 @@ def create_pipeline(request: HttpRequest, payload: PipelineIn) -> Status[Pipelin
     return Status(201, _pipeline_out(selectors.pipelines_for(me, team_id).get(pk=pipeline.pk)))
 
 
+class PipelineUpdateIn(Schema):
+    document: PipelineDocument
+
+
+def _fresh_pipeline_out(pipeline: Pipeline) -> PipelineOut:
+    return _pipeline_out(
+        Pipeline.objects.prefetch_related("stages", "transitions").get(pk=pipeline.pk)
+    )
+
+
+@router.put("/pipelines/{pipeline_id}", response={200: PipelineOut, **WRITE_ERRORS})
+def update_pipeline(
+    request: HttpRequest, pipeline_id: int, payload: PipelineUpdateIn
+) -> PipelineOut:
+    """The head of sales edits a pipeline with the same document as on creation: a stage is
+    known by its code (a new code adds a stage, a missing one removes it if no deal is in it);
+    the allowed moves are replaced by the document's."""
+    me = viewer(request)
+    selectors.pipeline_for(me, pipeline_id)
+    pipeline = services.update_pipeline(pipeline_id, payload.document, actor=me)
+    return _fresh_pipeline_out(pipeline)
+
+
+@router.post("/pipelines/{pipeline_id}/default", response={200: PipelineOut, **WRITE_ERRORS})
+def make_default_pipeline(request: HttpRequest, pipeline_id: int) -> PipelineOut:
+    """The head of sales makes this pipeline the team's default (new deals go there)."""
+    me = viewer(request)
+    selectors.pipeline_for(me, pipeline_id)
+    return _fresh_pipeline_out(services.set_default_pipeline(pipeline_id, actor=me))
+
+
+@router.post("/pipelines/{pipeline_id}/archive", response={200: PipelineOut, **WRITE_ERRORS})
+def archive_pipeline(request: HttpRequest, pipeline_id: int) -> PipelineOut:
+    """The head of sales archives a pipeline that is not the default and has no open deals."""
+    me = viewer(request)
+    selectors.pipeline_for(me, pipeline_id)
+    return _fresh_pipeline_out(services.archive_pipeline(pipeline_id, actor=me))
+
+
 # --- deals ----------------------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from otdel.clients.schemas import ClientIn, ContactIn, LegalEntityIn
 from otdel.clients.services import create_client, set_locked
 from otdel.core import clock
 from otdel.core.errors import DomainError
+from otdel.demo.inbound_demo import build_inbound
 from otdel.demo.names import Company, Generator
 from otdel.demo.sales_demo import build_sales
 from otdel.ownership import services as ownership
@@ -730,6 +731,7 @@ class DemoBuilder:
             )
             self.plan_today()
             build_sales(self.users, self.team, real_now)
+            build_inbound(self.users, self.team, real_now)
         finally:
             clock.unfreeze()
 

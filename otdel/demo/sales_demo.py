@@ -144,9 +144,110 @@ def build_sales(users: dict[str, User], team: Team, real_now: dt.datetime) -> in
     # Fresh prospects.
     deal("volkov", 1, "Второй компрессор на склад", "845000", 0.5)
     deal("morozova", 1, "Расходники на полгода", "52000", 0.2)
+    build_proposals_and_tenders(users, real_now)
     clock.freeze(real_now)
     return 8
 
 
 def _pending(deal_id: int) -> int:
     return Handoff.objects.get(deal_id=deal_id, status=HandoffStatus.PENDING).pk
+
+
+# --- proposals and a tender ----------------------------------------------------------------------
+
+
+def _inn_with_check_digit(first_nine: str) -> str:
+    """A company ИНН: nine digits and their check digit."""
+    weights = (2, 4, 10, 3, 5, 9, 4, 6, 8)
+    check = sum(int(d) * w for d, w in zip(first_nine, weights, strict=True)) % 11 % 10
+    return f"{first_nine}{check}"
+
+
+def build_proposals_and_tenders(users: dict[str, User], real_now: dt.datetime) -> None:
+    """A КП accepted on the order manager's deal; a tender in which a hunter's and an account
+    manager's clients bid: the conflict, the lead manager the head assigns, the floor he sets,
+    and the account manager's bid at that floor."""
+    from otdel.sales.models import Deal, Product, TenderParticipant
+    from otdel.sales.proposals import ProposalIn
+    from otdel.sales.schemas import InvoiceLineIn
+    from otdel.sales.tenders import LotIn, TenderFloorIn, TenderIn
+
+    head, orlov, volkov, tarasov = users["head"], users["orlov"], users["volkov"], users["tarasov"]
+    sku = {p.sku: p.pk for p in Product.objects.all()}
+
+    # The order manager's КП on the modernisation deal, sent and accepted.
+    _at(real_now - dt.timedelta(days=3))
+    modernisation = Deal.objects.get(title="Модернизация компрессорной", responsible=tarasov)
+    kp = services.create_proposal(
+        modernisation.pk,
+        ProposalIn(
+            lines=[
+                InvoiceLineIn(
+                    product_id=sku["VK-15"], quantity=Decimal(2), unit_price=Decimal("820000")
+                ),
+                InvoiceLineIn(
+                    product_id=sku["PNR-1"], quantity=Decimal(1), unit_price=Decimal("45000")
+                ),
+            ],
+            terms="Оплата 50 % аванс, 50 % по факту поставки. Поставка 30 дней.",
+        ),
+        actor=tarasov,
+    )
+    clock.advance(dt.timedelta(hours=1))
+    services.send_proposal(kp.pk, actor=tarasov)
+    clock.advance(dt.timedelta(days=1))
+    services.accept_proposal(kp.pk, actor=tarasov, note="Согласовано с главным инженером")
+
+    # A tender: the hunter registers it with his client, the account manager links his own.
+    _at(real_now - dt.timedelta(hours=10))
+    hunter_deal = Deal.objects.get(title="Поставка компрессора ВК-15", responsible=orlov)
+    keeper_deal = Deal.objects.get(title="Второй компрессор на склад", responsible=volkov)
+    tender = services.create_tender(
+        TenderIn(
+            registry_number="0373200041526000417",
+            title="Поставка компрессорного оборудования и ЗИП",
+            platform="РТС-тендер",
+            customer_name="ГБУ «Мосводоканал-сервис»",
+            customer_inn=_inn_with_check_digit("770184512"),
+            submission_deadline=real_now + dt.timedelta(days=6),
+            lots=[
+                LotIn(name="Компрессоры винтовые, 2 шт.", max_price=Decimal("2000000")),
+                LotIn(name="ЗИП на год", max_price=Decimal("150000")),
+            ],
+            participants=[hunter_deal.client_id],
+        ),
+        actor=orlov,
+    )
+    clock.advance(dt.timedelta(hours=2))
+    services.add_participant(tender.pk, keeper_deal.client_id, actor=volkov)
+    # The head of sales resolves the conflict: the hunter leads our bids.
+    clock.advance(dt.timedelta(hours=1))
+    services.assign_lead_manager(tender.pk, orlov.pk, actor=head)
+    clock.advance(dt.timedelta(hours=1))
+    theirs = TenderParticipant.objects.get(tender=tender, client_id=keeper_deal.client_id)
+    services.set_tender_floor(
+        tender.pk,
+        TenderFloorIn(
+            participant_id=theirs.pk,
+            lot_id=tender.lots.get(number=1).pk,
+            min_margin_percent=Decimal("20"),
+        ),
+        actor=orlov,
+    )
+    # The account manager bids at the floor and sends it.
+    clock.advance(dt.timedelta(hours=2))
+    bid = services.create_proposal(
+        keeper_deal.pk,
+        ProposalIn(
+            lines=[
+                InvoiceLineIn(
+                    product_id=sku["VK-15"], quantity=Decimal(2), unit_price=Decimal("790000")
+                )
+            ],
+            tender_id=tender.pk,
+            lot_id=tender.lots.get(number=1).pk,
+        ),
+        actor=volkov,
+    )
+    clock.advance(dt.timedelta(minutes=30))
+    services.send_proposal(bid.pk, actor=volkov)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 from django.contrib.auth.models import AbstractUser
@@ -27,6 +28,14 @@ class Role(models.TextChoices):
 OWNING_ROLES = frozenset({Role.HUNTER, Role.ACCOUNT_MANAGER, Role.ORDER_MANAGER, Role.COORDINATOR})
 # Roles that manage the whole department's base (decide transfers, assign, edit policies).
 MANAGING_ROLES = frozenset({Role.HEAD_OF_SALES, Role.DIRECTOR, Role.ADMIN})
+
+
+class Availability(models.TextChoices):
+    """Whether a person takes inbound requests now (the switch in the header)."""
+
+    ON_SHIFT = "on_shift", _("On shift")
+    AWAY = "away", _("Away")
+    OFF = "off", _("Off")
 
 
 class Team(models.Model):
@@ -61,6 +70,17 @@ class User(AbstractUser):
     client_cap = models.PositiveIntegerField(_("personal client cap"), null=True, blank=True)
     timezone = models.CharField(_("time zone"), max_length=64, default="Europe/Moscow")
     language = models.CharField(_("language"), max_length=8, default="ru")
+    # Inbound routing offers requests only to a person on shift within his working hours on a
+    # working day of the Russian calendar (otdel.inbound.availability).
+    availability = models.CharField(
+        _("availability"),
+        max_length=10,
+        choices=Availability.choices,
+        default=Availability.ON_SHIFT,
+    )
+    availability_changed_at = models.DateTimeField(null=True, blank=True)
+    work_starts = models.TimeField(_("working day starts"), default=dt.time(9, 0))
+    work_ends = models.TimeField(_("working day ends"), default=dt.time(18, 0))
 
     class Meta:
         verbose_name = _("user")

@@ -60,15 +60,17 @@ def _pipeline(data: DealIn, *, team_id: int, actor: User) -> Pipeline:
     return pipeline
 
 
-def create_deal(data: DealIn, *, actor: User) -> Deal:
+def create_deal(data: DealIn, *, actor: User, for_inbound_request: bool = False) -> Deal:
     """The client's owner (or the head of sales) opens a deal in the pipeline's first stage;
-    its source is set from how it arose (see otdel.sales.sources) and recorded with the reason."""
+    its source is set from how it arose (see otdel.sales.sources) and recorded with the reason.
+    The specialist an inbound request was routed to opens it too (`for_inbound_request`: the
+    inbound service has checked that he holds the request; the owner is told)."""
     client = client_for(actor, data.client_id)
     if client.owner_id is None:
         raise Conflict(
             _("This client is in the pool: claim it before opening a deal."), code="client_in_pool"
         )
-    if not policies.can_create_deal(actor, client):
+    if not (for_inbound_request or policies.can_create_deal(actor, client)):
         raise Forbidden(
             _("Only the client's owner or the head of sales opens deals on it."), code="not_owner"
         )

@@ -1,5 +1,5 @@
-"""The head of sales' price-floor page: invoices below their floor waiting for his decision,
-the decisions taken, and his team's floors. It does not exist (404) for anyone else."""
+"""The head of sales' price-floor page: invoices and proposals below their floor waiting for his
+decision, the decisions taken, and his team's floors. It does not exist (404) for anyone else."""
 
 from __future__ import annotations
 
@@ -32,17 +32,44 @@ def price_approvals(request: HttpRequest) -> HttpResponse:
     head = _head(request)
     approvals = (
         FloorApproval.objects.filter(team_id=head.team_id)
-        .select_related("invoice", "invoice__client", "requested_by", "decided_by")
+        .select_related(
+            "invoice",
+            "invoice__client",
+            "proposal",
+            "proposal__client",
+            "requested_by",
+            "decided_by",
+        )
         .order_by("-requested_at")
     )
     pending = list(approvals.filter(status=FloorApprovalStatus.PENDING)[:100])
-    decided = list(approvals.exclude(status=FloorApprovalStatus.PENDING)[:30])
+    # A withdrawn request (the draft changed or was cancelled) was never decided.
+    not_waiting = [FloorApprovalStatus.PENDING, FloorApprovalStatus.WITHDRAWN]
+    decided = list(approvals.exclude(status__in=not_waiting)[:30])
     for approval in [*pending, *decided]:
         approval.texts = [floors.describe(b) for b in approval.breaches or []]  # type: ignore[attr-defined]
+    sections = [
+        (
+            "pending",
+            _("Invoices below the price floor"),
+            _("No invoice waits for your approval."),
+            [a for a in pending if a.invoice_id],
+        ),
+        (
+            "pending-proposals",
+            _("Proposals below the price floor"),
+            _(
+                "No proposal waits for your approval: a proposal below its floor is not sent "
+                "until you decide."
+            ),
+            [a for a in pending if a.proposal_id],
+        ),
+    ]
     return render(
         request,
         "sales/price_approvals.html",
         {
+            "sections": sections,
             "pending": pending,
             "decided": decided,
             "floors": PriceFloor.objects.filter(team_id=head.team_id)

@@ -1,15 +1,20 @@
-"""Price floors: which floor applies to a person and a category, which invoice lines fall
-below it (as data: rule, value, limit), and the head of sales' decision on such an invoice.
+"""Price floors: which floor applies to a person and a category, which invoice or proposal
+lines fall below it (as data: rule, value, limit), and the head of sales' decision on them.
 
 An invoice below its floor is stored (it is a fact: the person issued it) and held: it gets a
 FloorApproval awaiting the head of sales, and no payment is allocated to it until he approves.
-An invoice the head issues himself is approved by him as it is issued.
+A proposal is held the same way while it is a draft, and cannot be sent until he approves; its
+request follows the draft's lines (rewritten when the draft changes). A document the head
+writes himself is approved by him as it is written. An invoice issued from a proposal the head
+approved carries that approval (he already approved those prices).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -30,6 +35,7 @@ from otdel.sales.models import (
     PriceFloor,
     Product,
     ProductCategory,
+    Proposal,
 )
 
 HUNDRED = Decimal(100)
@@ -141,33 +147,65 @@ def describe(breach: dict[str, Any]) -> str:
 # --- holding an invoice -------------------------------------------------------------------------
 
 
+# The approval an invoice being issued from a proposal carries (see `approved_with`).
+_carried: ContextVar[FloorApproval | None] = ContextVar(
+    "otdel_carried_floor_approval", default=None
+)
+
+
+@contextmanager
+def approved_with(approval: FloorApproval | None) -> Iterator[None]:
+    """While an invoice is issued from a proposal the head approved below its floor, the
+    invoice's own hold is approved with that approval instead of asking him again."""
+    token = _carried.set(approval)
+    try:
+        yield
+    finally:
+        _carried.reset(token)
+
+
 def hold_if_below_floor(invoice: Invoice, lines: Iterable[Any], *, actor: User) -> Any:
     """Called by issue_invoice inside its transaction: an invoice with lines below their floor
-    waits for the head of sales (approved at once when he issued it himself). Returns the
-    FloorApproval, or None when every line is above its floor."""
+    waits for the head of sales (approved at once when he issued it himself, or when it comes
+    from a proposal he approved). Returns the FloorApproval, or None when every line is above
+    its floor."""
     now = clock.now()
     breaches = breaches_of(lines, person=actor, team_id=invoice.team_id, at=now)
     if not breaches:
         return None
     by_head = policies.can_manage_floors(actor, invoice.team_id)
+    carried = _carried.get()
+    if carried is not None and carried.status != FloorApprovalStatus.APPROVED:
+        carried = None
+    decider = actor if by_head else (carried.decided_by if carried is not None else None)
+    if by_head:
+        note = _("issued by the head of sales")
+    elif carried is not None and carried.proposal is not None:
+        note = _("approved with proposal %(number)s") % {"number": carried.proposal.number}
+    else:
+        note = ""
     approval = FloorApproval.objects.create(
         invoice=invoice,
         team_id=invoice.team_id,
         breaches=breaches,
-        status=FloorApprovalStatus.APPROVED if by_head else FloorApprovalStatus.PENDING,
+        status=FloorApprovalStatus.APPROVED if decider else FloorApprovalStatus.PENDING,
         requested_by=actor,
         requested_at=now,
-        decided_by=actor if by_head else None,
-        decided_at=now if by_head else None,
-        note=_("issued by the head of sales") if by_head else "",
+        decided_by=decider,
+        decided_at=now if decider else None,
+        note=note,
     )
     record(
         actor=actor,
         verb="invoice.below_floor",
         obj=invoice,
-        data={"breaches": breaches, "status": approval.status},
+        data={
+            "breaches": breaches,
+            "status": approval.status,
+            **({"carried_from": carried.pk} if carried is not None else {}),
+        },
     )
-    if not by_head:
+    if decider is None:
         heads = User.objects.filter(
             team_id=invoice.team_id, role=Role.HEAD_OF_SALES, is_active=True
         )
@@ -185,6 +223,93 @@ def hold_if_below_floor(invoice: Invoice, lines: Iterable[Any], *, actor: User) 
     return approval
 
 
+def _heads(team_id: int) -> list[User]:
+    return list(User.objects.filter(team_id=team_id, role=Role.HEAD_OF_SALES, is_active=True))
+
+
+def hold_proposal_if_below_floor(
+    proposal: Proposal, lines: Iterable[Any], *, actor: User
+) -> FloorApproval | None:
+    """Called whenever a draft proposal's lines are written: lines below their floor (for the
+    person writing it) hold the draft for the head of sales; the request follows the draft,
+    so a changed draft asks again (a decision on other prices does not cover new ones), and a
+    draft with no line below its floor any more withdraws the request. Returns the approval
+    in force, or None."""
+    now = clock.now()
+    breaches = breaches_of(lines, person=actor, team_id=proposal.team_id, at=now)
+    existing = FloorApproval.objects.filter(proposal=proposal).first()
+    if not breaches:
+        if existing is not None and existing.status != FloorApprovalStatus.WITHDRAWN:
+            FloorApproval.objects.filter(pk=existing.pk).update(
+                status=FloorApprovalStatus.WITHDRAWN, decided_by=None, decided_at=now, note=""
+            )
+            record(
+                actor=actor,
+                verb="proposal.floor_withdrawn",
+                obj=proposal,
+                data={"was": existing.status},
+            )
+        return None
+    by_head = policies.can_manage_floors(actor, proposal.team_id)
+    values: dict[str, Any] = {
+        "team_id": proposal.team_id,
+        "breaches": breaches,
+        "status": FloorApprovalStatus.APPROVED if by_head else FloorApprovalStatus.PENDING,
+        "requested_by": actor,
+        "requested_at": now,
+        "decided_by": actor if by_head else None,
+        "decided_at": now if by_head else None,
+        "note": _("written by the head of sales") if by_head else "",
+    }
+    if existing is None:
+        approval = FloorApproval.objects.create(proposal=proposal, **values)
+    else:
+        # The earlier request and its decision stay in the audit trail (proposal.floor_*).
+        FloorApproval.objects.filter(pk=existing.pk).update(**values)
+        approval = FloorApproval.objects.get(pk=existing.pk)
+    record(
+        actor=actor,
+        verb="proposal.below_floor",
+        obj=proposal,
+        data={"breaches": breaches, "status": approval.status},
+    )
+    if not by_head:
+        transaction.on_commit(
+            partial(
+                notify,
+                _heads(proposal.team_id),
+                kind="floor_approval",
+                text=_("Proposal %(number)s is below the price floor and needs your approval.")
+                % {"number": proposal.number},
+                client_id=proposal.client_id,
+                url="/head/price-approvals/",
+            )
+        )
+    return approval
+
+
+def withdraw_proposal_hold(proposal: Proposal, *, actor: User) -> None:
+    """A cancelled draft needs no decision any more: its pending request is withdrawn."""
+    done = FloorApproval.objects.filter(
+        proposal=proposal, status=FloorApprovalStatus.PENDING
+    ).update(status=FloorApprovalStatus.WITHDRAWN, decided_at=clock.now())
+    if done:
+        record(actor=actor, verb="proposal.floor_withdrawn", obj=proposal, data={"was": "pending"})
+
+
+def proposal_hold(proposal: Proposal) -> FloorApproval | None:
+    """The request holding a proposal: awaiting the head, or refused by him (None: free to
+    send, because no line is below its floor or the head approved the prices)."""
+    return (
+        FloorApproval.objects.filter(
+            proposal=proposal,
+            status__in=[FloorApprovalStatus.PENDING, FloorApprovalStatus.REFUSED],
+        )
+        .select_related("decided_by")
+        .first()
+    )
+
+
 def unapproved(invoice_ids: Iterable[int]) -> list[int]:
     """Of these invoices, the ones held below their floor (awaiting or refused)."""
     return list(
@@ -198,7 +323,9 @@ def unapproved(invoice_ids: Iterable[int]) -> list[int]:
 
 
 def _decide(approval_id: int, *, actor: User, status: str, note: str) -> FloorApproval:
-    approval = FloorApproval.objects.select_related("invoice").filter(pk=approval_id).first()
+    approval = (
+        FloorApproval.objects.select_related("invoice", "proposal").filter(pk=approval_id).first()
+    )
     if approval is None or not policies.can_decide_floor(actor, approval):
         if approval is not None and actor.team_id == approval.team_id:
             raise Forbidden(
@@ -216,39 +343,50 @@ def _decide(approval_id: int, *, actor: User, status: str, note: str) -> FloorAp
         ).update(status=status, decided_by=actor, decided_at=now, note=note.strip())
         if not done:
             raise Invalid(_("This request has already been decided."), code="already_decided")
+        document = approval.document
+        is_invoice = approval.invoice_id is not None
         record(
             actor=actor,
-            verb=f"invoice.floor_{status}",
-            obj=approval.invoice,
-            data={"note": note.strip()},
+            verb=f"{'invoice' if is_invoice else 'proposal'}.floor_{status}",
+            obj=document,
+            data={"note": note.strip(), "breaches": approval.breaches},
         )
         approval.refresh_from_db()
-        text = (
-            _("The price of invoice %(number)s is approved.")
-            if status == FloorApprovalStatus.APPROVED
-            else _("The price of invoice %(number)s is refused: %(note)s")
-        ) % {"number": approval.invoice.number, "note": note.strip()}
+        if is_invoice:
+            text = (
+                _("The price of invoice %(number)s is approved.")
+                if status == FloorApprovalStatus.APPROVED
+                else _("The price of invoice %(number)s is refused: %(note)s")
+            )
+        else:
+            text = (
+                _("The price of proposal %(number)s is approved: it may be sent.")
+                if status == FloorApprovalStatus.APPROVED
+                else _("The price of proposal %(number)s is refused: %(note)s")
+            )
         transaction.on_commit(
             partial(
                 notify,
                 [approval.requested_by_id],
                 kind="floor_decision",
-                text=text,
-                client_id=approval.invoice.client_id,
+                text=text % {"number": document.number, "note": note.strip()},
+                client_id=document.client_id,
+                url="" if is_invoice else f"/proposals/{document.pk}/",
             )
         )
     return approval
 
 
 def approve_below_floor(approval_id: int, *, actor: User, note: str = "") -> FloorApproval:
-    """The head of sales approves an invoice below its price floor; payments may then be
-    allocated to it."""
+    """The head of sales approves an invoice (or a proposal) below its price floor; payments
+    may then be allocated to the invoice, the proposal may be sent."""
     return _decide(approval_id, actor=actor, status=FloorApprovalStatus.APPROVED, note=note)
 
 
 def refuse_below_floor(approval_id: int, *, actor: User, note: str) -> FloorApproval:
-    """The head of sales refuses an invoice below its price floor, saying why; it receives no
-    payment (a credit note cancels it)."""
+    """The head of sales refuses an invoice (or a proposal) below its price floor, saying why;
+    the invoice receives no payment (a credit note cancels it), the proposal is not sent
+    until its draft is changed."""
     return _decide(approval_id, actor=actor, status=FloorApprovalStatus.REFUSED, note=note)
 
 

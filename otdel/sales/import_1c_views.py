@@ -1,4 +1,5 @@
-"""The 1С import wizard (upload → what the file is and its columns → preview → commit →
+"""The 1С import wizard (upload → what the file is and its columns → preview, checked by the
+background worker while the page polls → commit, written by the worker while the page polls →
 result) for the head of sales and document clerks, and the unresolved rows page for database
 operators. Thin: every step is a call of otdel.sales.import_1c.
 """
@@ -42,11 +43,17 @@ def _job(request: HttpRequest, job_id: int) -> MoneyImport:
 
 
 def _next_step(job: MoneyImport) -> HttpResponse:
+    if import_1c.state_of(job) == import_1c.CHECKING:
+        return redirect("sales:import_1c_preview", job_id=job.pk)
     if job.status in (MoneyImportStatus.UPLOADED, MoneyImportStatus.MAPPED):
         return redirect("sales:import_1c_mapping", job_id=job.pk)
     if job.status == MoneyImportStatus.PREVIEWED:
         return redirect("sales:import_1c_preview", job_id=job.pk)
     return redirect("sales:import_1c_result", job_id=job.pk)
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
 
 
 @login_required
@@ -78,7 +85,9 @@ def start(request: HttpRequest) -> HttpResponse:
             "source": source,
             "sources": sources,
             "error": error,
-            "recent": list(money_selectors.money_imports(user)[:10]),
+            "recent": [
+                (job, import_1c.state_of(job)) for job in money_selectors.money_imports(user)[:10]
+            ],
         },
         status=400 if error else 200,
     )
@@ -88,9 +97,9 @@ def start(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def mapping(request: HttpRequest, job_id: int) -> HttpResponse:
     """2. Which column holds what (the mapping saved for the source, or a guess from the
-    headers, is proposed); then the file is checked."""
+    headers, is proposed); then the check of the file is queued for the background worker."""
     job = _job(request, job_id)
-    if job.status == MoneyImportStatus.DONE:
+    if job.status == MoneyImportStatus.DONE or import_1c.state_of(job) == import_1c.CHECKING:
         return _next_step(job)
     fields = import_1c.FIELDS[job.kind]
     chosen = dict(job.columns)
@@ -98,7 +107,7 @@ def mapping(request: HttpRequest, job_id: int) -> HttpResponse:
     if request.method == "POST":
         chosen = {f: request.POST.get(f"field_{f}", "") for f in fields}
         try:
-            import_1c.set_columns(job, chosen, actor=_user(request))
+            job = import_1c.set_columns(job, chosen, actor=_user(request))
             import_1c.preview(job, actor=_user(request))
         except DomainError as err:
             error = err.message
@@ -120,19 +129,31 @@ def mapping(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def preview(request: HttpRequest, job_id: int) -> HttpResponse:
-    """3. What the import will do: new / unchanged / changed documents, row errors, matched and
-    unmatched clients; then import, all or nothing."""
+    """3. The background worker checking the file (the page polls its progress by htmx and
+    reloads when it ends), then what the import will do: new / unchanged / changed documents,
+    row errors, matched and unmatched clients; then import, all or nothing."""
     job = _job(request, job_id)
+    state = import_1c.state_of(job)
+    if request.method == "GET" and (state == import_1c.CHECKING or _is_htmx(request)):
+        context = {"job": job, "state": state, "progress": import_1c.progress_of(job)}
+        if _is_htmx(request):
+            response = render(request, "sales/import_1c_checking_progress.html", context)
+            if state != import_1c.CHECKING:
+                response["HX-Refresh"] = "true"
+            return response
+        return render(request, "sales/import_1c_checking.html", context)
     if job.status != MoneyImportStatus.PREVIEWED:
         return _next_step(job)
     error = ""
     if request.method == "POST":
         try:
-            import_1c.commit(job.pk, actor=_user(request))
+            job = import_1c.commit(job.pk, actor=_user(request))
         except DomainError as err:
             error = err.message
         else:
-            messages.success(request, _("The export is imported."))
+            # The worker writes it; a quick one may be finished already.
+            if import_1c.state_of(job) == MoneyImportStatus.DONE:
+                messages.success(request, _("The export is imported."))
             return redirect("sales:import_1c_result", job_id=job.pk)
     return render(
         request,
@@ -145,15 +166,25 @@ def preview(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def result(request: HttpRequest, job_id: int) -> HttpResponse:
-    """4. What the import wrote."""
+    """4. The import being written by the background worker (the page polls its progress by
+    htmx and reloads when it ends), then what it wrote, or why nothing was written."""
     job = _job(request, job_id)
-    if job.status != MoneyImportStatus.DONE:
+    state = import_1c.state_of(job)
+    if state not in (import_1c.IMPORTING, MoneyImportStatus.DONE, MoneyImportStatus.FAILED):
         return _next_step(job)
-    return render(
-        request,
-        "sales/import_1c_result.html",
-        {"job": job, "report": job.report, "written": job.report.get("written", {})},
-    )
+    context = {
+        "job": job,
+        "state": state,
+        "report": job.report,
+        "written": job.report.get("written", {}),
+        "progress": import_1c.progress_of(job),
+    }
+    if _is_htmx(request):
+        response = render(request, "sales/import_1c_progress.html", context)
+        if state != import_1c.IMPORTING:
+            response["HX-Refresh"] = "true"
+        return response
+    return render(request, "sales/import_1c_result.html", context)
 
 
 # --- unresolved rows ----------------------------------------------------------------------------

@@ -1,11 +1,20 @@
-"""Named yes/no questions about deals, handoffs, pipelines and the catalogue."""
+"""Named yes/no questions about deals, handoffs, pipelines, the catalogue, money facts, price
+floors, proposals and tenders."""
 
 from __future__ import annotations
 
 from otdel.clients.models import Client
 from otdel.ownership.policies import can_act_on, manages_team
 from otdel.people.models import Role, User
-from otdel.sales.models import Deal, FloorApproval, Handoff, HandoffStatus
+from otdel.sales.models import (
+    Deal,
+    FloorApproval,
+    Handoff,
+    HandoffStatus,
+    Proposal,
+    Tender,
+    TenderParticipant,
+)
 
 
 def _active(user: User) -> bool:
@@ -150,3 +159,97 @@ def can_manage_floors(user: User, team_id: int) -> bool:
 def can_decide_floor(user: User, approval: FloorApproval) -> bool:
     """The head of sales of the invoice's team approves or refuses a below-floor invoice."""
     return can_manage_floors(user, approval.team_id)
+
+
+# --- proposals (КП / ТКП) ----------------------------------------------------------------------
+
+
+def can_issue_proposal(user: User, deal: Deal) -> bool:
+    """The deal's responsible person, the client's owner, the team's order managers and
+    document clerks, and the head of sales write a deal's proposals, send them and record the
+    client's answer."""
+    return _active(user) and (
+        deal.responsible_id == user.pk
+        or deal.client.owner_id == user.pk
+        or _keeps_documents(user, deal.team_id)
+    )
+
+
+def can_view_proposal(user: User, proposal: Proposal) -> bool:
+    """Who sees the deal's money (see `sees_all_money`), the deal's responsible person, the
+    client's owner, and the lead manager of the tender the proposal is for; anyone else finds
+    it missing."""
+    if not _active(user):
+        return False
+    if sees_all_money(user, proposal.team_id):
+        return True
+    if proposal.tender is not None and proposal.tender.lead_manager_id == user.pk:
+        return True
+    return proposal.deal.responsible_id == user.pk or proposal.client.owner_id == user.pk
+
+
+# --- tenders -----------------------------------------------------------------------------------
+
+
+def can_view_tender(user: User, tender: Tender) -> bool:
+    """Everyone in the tender's team (and whoever manages it) sees the tender card."""
+    return _active(user) and (user.team_id == tender.team_id or manages_team(user, tender.team_id))
+
+
+def can_create_tender(user: User, team_id: int) -> bool:
+    """Managers who keep clients, order managers and clerks of the team, and the head of sales
+    register tenders."""
+    if not _active(user):
+        return False
+    return manages_team(user, team_id) or (
+        user.team_id == team_id and (user.owns_clients or user.role in _DOCUMENT_ROLES)
+    )
+
+
+def can_edit_tender(user: User, tender: Tender) -> bool:
+    """The head of sales, the tender's lead manager and whoever registered it change its
+    details and lots."""
+    return _active(user) and (
+        manages_team(user, tender.team_id)
+        or tender.lead_manager_id == user.pk
+        or tender.created_by_id == user.pk
+    )
+
+
+def can_link_to_tender(user: User, tender: Tender, client: Client) -> bool:
+    """A client is linked to a tender (it bids) by its owner, the tender's lead manager or the
+    head of sales."""
+    return can_view_tender(user, tender) and (
+        client.owner_id == user.pk
+        or tender.lead_manager_id == user.pk
+        or manages_team(user, tender.team_id)
+    )
+
+
+def can_unlink_from_tender(user: User, tender: Tender, participant: TenderParticipant) -> bool:
+    """A participant is taken out by the client's owner (then or now), the lead manager or the
+    head of sales."""
+    return can_view_tender(user, tender) and (
+        participant.owner_id == user.pk
+        or participant.client.owner_id == user.pk
+        or tender.lead_manager_id == user.pk
+        or manages_team(user, tender.team_id)
+    )
+
+
+def can_assign_lead_manager(user: User, tender: Tender) -> bool:
+    """Only the head of sales of the tender's team names its lead manager."""
+    return _active(user) and manages_team(user, tender.team_id)
+
+
+def can_set_tender_floor(user: User, tender: Tender) -> bool:
+    """The tender's lead manager (or the head of sales) sets the participants' floors."""
+    return _active(user) and (
+        tender.lead_manager_id == user.pk or manages_team(user, tender.team_id)
+    )
+
+
+def bound_by_tender_floors(user: User, tender: Tender) -> bool:
+    """Everyone's proposals for a tender respect the floors the lead manager set, except his
+    own and the head of sales'."""
+    return not (tender.lead_manager_id == user.pk or manages_team(user, tender.team_id))

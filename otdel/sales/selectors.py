@@ -10,7 +10,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Window
+from django.db.models.functions import RowNumber
 from django.utils.translation import gettext as _
 
 from otdel.core import clock
@@ -35,7 +36,8 @@ from otdel.sales.models import (
 
 # The board shows closed deals of the last days only; open ones are all there.
 BOARD_CLOSED_DAYS = 30
-BOARD_COLUMN_LIMIT = 200
+# Cards shown per column (the most recently changed); the column's badge counts them all.
+BOARD_COLUMN_LIMIT = 50
 
 
 # --- the catalogue ---------------------------------------------------------------------------
@@ -242,6 +244,7 @@ class Column:
     stage: Stage
     deals: list[Deal] = field(default_factory=list)
     more: bool = False
+    count: int = 0
 
 
 def board(viewer: User, pipeline: Pipeline, *, responsible_id: int | None = None) -> list[Column]:
@@ -254,7 +257,17 @@ def board(viewer: User, pipeline: Pipeline, *, responsible_id: int | None = None
     qs = qs.filter(Q(closed_at__isnull=True) | Q(closed_at__gte=since))
     if responsible_id:
         qs = qs.filter(responsible_id=responsible_id)
-    deals = list(qs.order_by("-updated_at", "-id")[: BOARD_COLUMN_LIMIT * max(len(stages), 1)])
+    counts = dict(qs.order_by().values_list("stage_id").annotate(n=Count("id")))
+    # The newest cards of every column in one query: rank within the stage, keep the first N
+    # (the cost follows the cards shown, not the deals in the pipeline).
+    ranked = qs.annotate(
+        rank=Window(
+            RowNumber(),
+            partition_by=[F("stage_id")],
+            order_by=[F("updated_at").desc(), F("id").desc()],
+        )
+    ).filter(rank__lte=BOARD_COLUMN_LIMIT)
+    deals = list(ranked.order_by("-updated_at", "-id"))
     pending = {
         h.deal_id: h
         for h in Handoff.objects.filter(
@@ -265,11 +278,11 @@ def board(viewer: User, pipeline: Pipeline, *, responsible_id: int | None = None
         column = columns.get(deal.stage_id)
         if column is None:
             continue
-        if len(column.deals) >= BOARD_COLUMN_LIMIT:
-            column.more = True
-            continue
         deal.pending = pending.get(deal.pk)  # type: ignore[attr-defined]
         column.deals.append(deal)
+    for stage_id, column in columns.items():
+        column.count = counts.get(stage_id, 0)
+        column.more = column.count > len(column.deals)
     return [columns[s.pk] for s in stages]
 
 
@@ -458,3 +471,57 @@ def summary_of(deal: Deal) -> dict[str, Any]:
         "promises": brief.get("promises", ""),
         "next_step": brief.get("next_step", ""),
     }
+
+
+# --- pipeline editing ---------------------------------------------------------------------------
+
+from otdel.sales.pipeline_document import PipelineDocument  # noqa: E402
+
+
+def pipeline_document_of(pipeline: Pipeline) -> PipelineDocument:
+    """The pipeline as it stands, as the document the head of sales edits (stages in their
+    order, allowed moves as pairs of stage codes)."""
+    stages = list(Stage.objects.filter(pipeline=pipeline).order_by("position", "pk"))
+    codes = {s.pk: s.code for s in stages}
+    moves = [
+        (codes[a], codes[b])
+        for a, b in StageTransition.objects.filter(pipeline=pipeline)
+        .order_by("from_stage__position", "to_stage__position")
+        .values_list("from_stage_id", "to_stage_id")
+    ]
+    # Validated like any document: every pipeline was written from one.
+    return PipelineDocument.model_validate(
+        {
+            "name": pipeline.name,
+            "handoff_hours": pipeline.handoff_hours,
+            "stages": [
+                {
+                    "code": s.code,
+                    "name": s.name,
+                    "kind": s.kind,
+                    "roles": list(s.roles),
+                    "brief_required": list(s.brief_required),
+                }
+                for s in stages
+            ],
+            "transitions": moves,
+        }
+    )
+
+
+def pipelines_overview(viewer: User) -> QuerySet[Pipeline]:
+    """The viewer's team's active pipelines with how many deals each holds (all and open)."""
+    return pipelines_for(viewer).annotate(
+        deal_count=Count("deals", distinct=True),
+        open_count=Count("deals", filter=Q(deals__stage__kind=StageKind.OPEN), distinct=True),
+    )
+
+
+def stage_deal_counts(pipeline: Pipeline) -> dict[str, int]:
+    """How many deals sit in each stage of a pipeline, by stage code."""
+    return dict(
+        Deal.objects.filter(pipeline=pipeline)
+        .values_list("stage__code")
+        .annotate(n=Count("pk"))
+        .values_list("stage__code", "n")
+    )

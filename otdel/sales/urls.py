@@ -1,8 +1,17 @@
-"""Sales pages: the board, deals, handoffs, and the catalogue of the head of sales."""
+"""Sales pages: the board, deals, handoffs, money, proposals, tenders, and the catalogue of the
+head of sales."""
 
 from django.urls import path
 
-from otdel.sales import catalogue_views, floor_views, import_1c_views, money_views, views
+from otdel.sales import (
+    catalogue_views,
+    floor_views,
+    import_1c_views,
+    money_views,
+    proposal_views,
+    tender_views,
+    views,
+)
 
 app_name = "sales"
 
@@ -32,6 +41,53 @@ urlpatterns = [
     path("money-import/unresolved/", import_1c_views.unresolved, name="unresolved"),
     path(
         "money-import/unresolved/<int:row_id>/", import_1c_views.resolve, name="unresolved_resolve"
+    ),
+    # Proposals (КП / ТКП) and tenders.
+    path("deals/<int:deal_id>/proposals/", proposal_views.deal_proposals, name="deal_proposals"),
+    path(
+        "deals/<int:deal_id>/proposals/new/",
+        proposal_views.proposal_create,
+        name="proposal_create",
+    ),
+    path("deals/<int:deal_id>/proposals/line/", proposal_views.proposal_line, name="proposal_line"),
+    path("proposals/<int:proposal_id>/", proposal_views.proposal_detail, name="proposal_detail"),
+    path("proposals/<int:proposal_id>/edit/", proposal_views.proposal_edit, name="proposal_edit"),
+    path(
+        "proposals/<int:proposal_id>/revise/",
+        proposal_views.proposal_revise,
+        name="proposal_revise",
+    ),
+    path(
+        "proposals/<int:proposal_id>/invoice/",
+        proposal_views.proposal_invoice,
+        name="proposal_invoice",
+    ),
+    path(
+        "proposals/<int:proposal_id>/<str:action>/",
+        proposal_views.proposal_action,
+        name="proposal_action",
+    ),
+    path("tenders/", tender_views.tender_list, name="tender_list"),
+    path("tenders/new/", tender_views.tender_create, name="tender_create"),
+    path("tenders/<int:tender_id>/", tender_views.tender_detail, name="tender_detail"),
+    path("tenders/<int:tender_id>/edit/", tender_views.tender_edit, name="tender_edit"),
+    path("tenders/<int:tender_id>/lots/", tender_views.tender_lot_add, name="tender_lot_add"),
+    path(
+        "tenders/<int:tender_id>/participants/",
+        tender_views.tender_participant_add,
+        name="tender_participant_add",
+    ),
+    path(
+        "tenders/<int:tender_id>/participants/<int:participant_id>/remove/",
+        tender_views.tender_participant_remove,
+        name="tender_participant_remove",
+    ),
+    path("tenders/<int:tender_id>/lead/", tender_views.tender_lead, name="tender_lead"),
+    path("tenders/<int:tender_id>/floors/", tender_views.tender_floor_set, name="tender_floor_set"),
+    path(
+        "tenders/<int:tender_id>/floors/<int:floor_id>/remove/",
+        tender_views.tender_floor_remove,
+        name="tender_floor_remove",
     ),
     path("handoffs/", views.handoffs, name="handoffs"),
     path("handoffs/<int:handoff_id>/accept/", views.handoff_accept, name="handoff_accept"),
@@ -63,5 +119,23 @@ urlpatterns = [
         "head/catalogue/products/<int:product_id>/cost/",
         catalogue_views.product_cost,
         name="product_cost",
+    ),
+]
+
+# The pipelines of the head of sales: the list and the editor (appended).
+from otdel.sales import pipeline_views  # noqa: E402
+
+urlpatterns += [
+    path("head/pipelines/", pipeline_views.pipeline_list, name="pipeline_list"),
+    path("head/pipelines/<int:pipeline_id>/", pipeline_views.pipeline_edit, name="pipeline_edit"),
+    path(
+        "head/pipelines/<int:pipeline_id>/default/",
+        pipeline_views.pipeline_default,
+        name="pipeline_default",
+    ),
+    path(
+        "head/pipelines/<int:pipeline_id>/archive/",
+        pipeline_views.pipeline_archive,
+        name="pipeline_archive",
     ),
 ]

@@ -63,6 +63,19 @@ def test_demo_department_is_realistic_and_consistent():
     completed = Deal.objects.get(stage__code="completed")
     assert completed.responsible.username == "morozova"
     assert ProductCost.objects.values("product").distinct().count() < ProductCost.objects.count()
+    # The inbound desk: requests from several channels, one converted to an inbound deal, one
+    # past the away owner Kozlov with the reason, some waiting for room, a breach escalated.
+    from otdel.inbound.models import InboundRequest
+    from otdel.inbound.routing import explain
+
+    requests = InboundRequest.objects.all()
+    assert set(requests.values_list("channel", flat=True)) >= {"web", "manual"}
+    converted = requests.get(status="converted")
+    assert converted.deal is not None and converted.deal.source == "inbound"
+    assert requests.filter(status="new").exists()
+    assert requests.filter(escalated_at__isnull=False).exists()
+    past_owner = requests.filter(assigned_why__owner__state="away").first()
+    assert past_owner is not None and "Козлов" in explain(past_owner.assigned_why)
     # Loading again changes nothing.
     before = Client.objects.count()
     call_command("load_demo", clients=300, seed=3, stdout=io.StringIO())

@@ -55,6 +55,14 @@ def _run(text: str, kind: str, actor, *, source: str = "1c:main", encoding: str 
     return import_1c.commit(job.pk, actor=actor)
 
 
+@pytest.fixture(autouse=True)
+def worker_runs_at_once(settings):
+    """The commit is the background worker's task; here it runs as soon as it is queued (the
+    client-import tests do the same), with the progress in a local cache."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
 @pytest.fixture
 def clients(head, manager):
     a = make_client(head, owner=manager, inn=INN_A, name="ООО Альфа")
@@ -253,3 +261,275 @@ def test_an_xlsx_export_reads_the_same(head, clients, frozen_clock):
     import_1c.commit(job.pk, actor=head)
     inv = Invoice.objects.get(external_id="СЧ-7")
     assert inv.total == D("1220.50") and inv.vat_total == D(0)
+
+
+# --- the commit in the background worker ---------------------------------------------------------
+
+
+def _checked(text: str, kind: str, actor, *, source: str = "1c:main"):
+    job = import_1c.start_import(_file(text), kind=kind, source=source, actor=actor)
+    job = import_1c.set_columns(job, job.columns, actor=actor)
+    return import_1c.preview(job, actor=actor)
+
+
+def _shipments_text(day: str, docs: list[tuple[str, str, str, str]]) -> str:
+    """(document, sku, quantity, revenue) rows of one client's shipments, in the given order."""
+    rows = [f"{n};{day};{INN_A};{sku};{q};{rev}" for n, sku, q, rev in docs]
+    return "Номер;Дата;ИНН;Артикул;Количество;Сумма без НДС\n" + "\n".join(rows) + "\n"
+
+
+def test_the_commit_is_queued_for_the_worker_and_the_page_polls_until_it_is_written(
+    head, clients, frozen_clock, settings
+):
+    from django.test import Client as HttpClient
+    from django.urls import reverse
+
+    job = _checked(INVOICES, "invoices", head)
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    job = import_1c.commit(job.pk, actor=head)
+    # Queued: nothing is written yet and the import cannot be queued twice or re-mapped.
+    assert import_1c.state_of(job) == "importing" and job.report["state"] == "queued"
+    assert not Invoice.objects.exists()
+    with pytest.raises(Conflict):
+        import_1c.commit(job.pk, actor=head)
+    with pytest.raises(Conflict):
+        import_1c.set_columns(job, job.columns, actor=head)
+    http = HttpClient()
+    http.force_login(head)
+    page = http.get(reverse("sales:import_1c_result", args=[job.pk])).content.decode()
+    assert "Импорт…" in page and 'hx-trigger="every 1s"' in page
+    fragment = http.get(reverse("sales:import_1c_result", args=[job.pk]), HTTP_HX_REQUEST="true")
+    assert "HX-Refresh" not in fragment and "импортируется…" in fragment.content.decode()
+    # What the worker runs:
+    assert import_1c.run_commit(job.pk) == {
+        "created": 2,
+        "corrections": 0,
+        "unchanged": 0,
+        "unresolved": 1,
+    }
+    assert Invoice.objects.count() == 2 and UnresolvedRow.objects.count() == 1
+    assert import_1c.run_commit(job.pk) == {"skipped": True}  # delivered twice: written once
+    assert Invoice.objects.count() == 2
+    fragment = http.get(reverse("sales:import_1c_result", args=[job.pk]), HTTP_HX_REQUEST="true")
+    assert fragment["HX-Refresh"] == "true"
+    page = http.get(reverse("sales:import_1c_result", args=[job.pk])).content.decode()
+    assert "Импортировано" in page and 'data-testid="import-written"' in page
+    job.refresh_from_db()
+    assert job.status == "done" and job.finished_at is not None and job.report["state"] == "done"
+    assert AuditEvent.objects.filter(verb="money.imported").count() == 1
+
+
+def test_a_failure_in_a_late_batch_leaves_nothing_written(head, clients, frozen_clock, monkeypatch):
+    product(head, sku="KMP-1", cost="600.00")
+    gone = product(head, sku="KMP-2", cost="100.00")
+    monkeypatch.setattr(import_1c, "BATCH", 2)
+    docs = [(f"РН-{i}", "KMP-1", "1", "1 000,00") for i in range(1, 6)]
+    docs.append(("РН-6", "KMP-2", "1", "200,00"))
+    frozen_clock.advance(dt.timedelta(hours=1))  # shipped after the products got their cost
+    day = f"{frozen_clock.now().astimezone(frozen_clock.MOSCOW):%d.%m.%Y %H:%M:%S}"
+    job = _checked(_shipments_text(day, docs), "shipments", head)
+    assert job.report["new"] == 6 and job.report["error_count"] == 0
+    # Between the check and the worker the catalogue changes: the last batch's SKU is gone.
+    type(gone).objects.filter(pk=gone.pk).update(sku="KMP-2-OLD")
+    audits = AuditEvent.objects.count()
+    import_1c.commit(job.pk, actor=head)  # the worker runs it at once here, and it fails
+    assert not Shipment.objects.exists()  # the first two batches were rolled back too
+    assert Client.objects.get(pk=clients[0].pk).last_shipment_at is None
+    assert AuditEvent.objects.count() == audits
+    job.refresh_from_db()
+    assert job.status == "failed" and import_1c.state_of(job) == "failed"
+    assert "Ничего не импортировано" in job.failure
+    assert job.report["errors"][0]["row"] == 7 and "KMP-2" in job.report["errors"][0]["message"]
+
+
+def test_documents_whose_rows_are_apart_are_assembled_across_batches(
+    head, clients, frozen_clock, monkeypatch
+):
+    product(head, sku="KMP-1", cost="600.00")
+    product(head, sku="ZIP-1", cost="10.00")
+    monkeypatch.setattr(import_1c, "BATCH", 1)
+    frozen_clock.advance(dt.timedelta(hours=1))  # shipped after the products got their cost
+    day = f"{frozen_clock.now().astimezone(frozen_clock.MOSCOW):%d.%m.%Y %H:%M:%S}"
+    rows = [
+        ("РН-1", "KMP-1", "1", "1 000,00"),
+        ("РН-2", "KMP-1", "2", "2 000,00"),
+        ("РН-1", "ZIP-1", "3", "45,00"),
+        ("РН-2", "KMP-1", "2", "2 000,00"),  # a repeated row, once
+        ("РН-3", "ZIP-1", "1", "15,00"),
+        ("РН-2", "ZIP-1", "5", "75,00"),
+    ]
+    job = _checked(_shipments_text(day, rows), "shipments", head)
+    assert (job.report["rows"], job.report["new"], job.report["duplicates"]) == (6, 3, 1)
+    import_1c.commit(job.pk, actor=head)
+    got = {
+        s.external_id: (s.revenue, s.cost, s.lines.count())
+        for s in Shipment.objects.prefetch_related("lines")
+    }
+    assert got == {
+        "РН-1": (D("1045.00"), D("630.00"), 2),
+        "РН-2": (D("2075.00"), D("1250.00"), 2),
+        "РН-3": (D("15.00"), D("10.00"), 1),
+    }
+
+
+@pytest.mark.django_db(transaction=True)  # the worker closes connections between tasks
+def test_the_real_worker_writes_a_queued_import(head, clients, frozen_clock, settings):
+    from django.core.management import call_command
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    job = _checked(INVOICES, "invoices", head)
+    assert import_1c.state_of(job) == "checking"
+    call_command("db_worker", batch=True, no_startup_delay=True, interval=0.01, verbosity=0)
+    job.refresh_from_db()
+    assert job.status == "previewed" and job.report["new"] == 2
+    import_1c.commit(job.pk, actor=head)
+    assert not Invoice.objects.exists()
+    call_command("db_worker", batch=True, no_startup_delay=True, interval=0.01, verbosity=0)
+    job.refresh_from_db()
+    assert import_1c.state_of(job) == "done" and job.report["written"]["created"] == 2
+    assert Invoice.objects.count() == 2
+
+
+# --- the check (preview) in the background worker ------------------------------------------------
+
+
+def _queued_check(settings, text: str, actor, kind: str = "invoices"):
+    """An upload mapped and its check queued, with a worker that has not run yet."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    job = import_1c.start_import(_file(text), kind=kind, source="1c:main", actor=actor)
+    job = import_1c.set_columns(job, job.columns, actor=actor)
+    return import_1c.preview(job, actor=actor)
+
+
+def test_the_check_is_queued_for_the_worker_and_the_page_polls_until_the_preview(
+    head, clients, frozen_clock, settings
+):
+    from django.test import Client as HttpClient
+    from django.urls import reverse
+
+    job = _queued_check(settings, INVOICES, head)
+    assert import_1c.state_of(job) == "checking" and job.report == {
+        "state": "checking",
+        "checked_by": head.pk,
+    }
+    # A second click queues nothing, the columns stay as the worker reads them, and there is
+    # nothing to import yet.
+    with pytest.raises(Conflict) as err:
+        import_1c.preview(job, actor=head)
+    assert err.value.code == "import_checking"
+    with pytest.raises(Conflict):
+        import_1c.set_columns(job, job.columns, actor=head)
+    with pytest.raises(Conflict):
+        import_1c.commit(job.pk, actor=head)
+    http = HttpClient()
+    http.force_login(head)
+    url = reverse("sales:import_1c_preview", args=[job.pk])
+    page = http.get(url).content.decode()
+    assert "Проверка файла…" in page and 'hx-trigger="every 1s"' in page
+    # The mapping page sends a person back to the check in progress.
+    assert http.get(reverse("sales:import_1c_mapping", args=[job.pk])).url == url
+    fragment = http.get(url, HTTP_HX_REQUEST="true")
+    assert "HX-Refresh" not in fragment and "проверяется…" in fragment.content.decode()
+    # What the worker runs:
+    assert import_1c.run_preview(job.pk) == {"rows": 4, "errors": 0}
+    assert import_1c.run_preview(job.pk) == {"skipped": True}
+    job.refresh_from_db()
+    assert job.status == "previewed" and job.report["state"] == "previewed"
+    assert (job.report["new"], job.report["duplicates"], job.report["unmatched_count"]) == (2, 1, 1)
+    assert not Invoice.objects.exists() and not UnresolvedRow.objects.exists()
+    assert http.get(url, HTTP_HX_REQUEST="true")["HX-Refresh"] == "true"
+    page = http.get(url).content.decode()
+    assert "Проверка перед импортом" in page and 'data-testid="commit"' in page
+
+
+def test_a_check_delivered_twice_reads_the_file_once(
+    head, clients, frozen_clock, settings, monkeypatch
+):
+    job = _queued_check(settings, INVOICES, head)
+    real_scan = import_1c._scan
+    scans: list[int] = []
+    second: list[dict] = []
+
+    def scan(job, progress=None):
+        scans.append(job.pk)
+        # The same task delivered again while the first delivery is still reading the file.
+        second.append(import_1c.run_preview(job.pk))
+        return real_scan(job, progress)
+
+    monkeypatch.setattr(import_1c, "_scan", scan)
+    assert import_1c.run_preview(job.pk) == {"rows": 4, "errors": 0}
+    assert second == [{"skipped": True}] and scans == [job.pk]
+    assert import_1c.run_preview(job.pk) == {"skipped": True}  # and once more, afterwards
+    assert scans == [job.pk]
+    job.refresh_from_db()
+    assert job.status == "previewed" and job.report["new"] == 2
+
+
+def test_a_failing_check_leaves_the_import_failed_with_the_reason_and_nothing_written(
+    head, clients, frozen_clock, settings
+):
+    from django.core.files.storage import default_storage
+    from django.test import Client as HttpClient
+    from django.urls import reverse
+
+    job = _queued_check(settings, INVOICES, head)
+    # Between the upload and the worker the stored file is replaced by another export.
+    with default_storage.open(job.file.name, "wb") as f:
+        f.write("Другой;Заголовок\n1;2\n".encode("cp1251"))
+    audits = AuditEvent.objects.count()
+    assert import_1c.run_preview(job.pk) == {"failed": "Файл изменился после загрузки."}
+    job.refresh_from_db()
+    assert job.status == "failed" and import_1c.state_of(job) == "failed"
+    assert job.failure == "Файл не проверен. Файл изменился после загрузки."
+    assert job.finished_at is not None and job.report == {"state": "failed"}
+    assert not Invoice.objects.exists() and not UnresolvedRow.objects.exists()
+    assert AuditEvent.objects.count() == audits
+    with pytest.raises(Conflict):
+        import_1c.commit(job.pk, actor=head)
+    # The person sees why and may map and check the file again.
+    http = HttpClient()
+    http.force_login(head)
+    page = http.get(reverse("sales:import_1c_preview", args=[job.pk]), follow=True)
+    html = page.content.decode()
+    assert 'data-testid="import-failure"' in html and "Файл не проверен" in html
+    job = import_1c.set_columns(job, job.columns, actor=head)
+    assert job.status == "mapped" and job.failure == "" and job.report == {}
+
+
+def test_an_unexpected_error_in_the_check_fails_the_import(
+    head, clients, frozen_clock, settings, monkeypatch
+):
+    job = _queued_check(settings, INVOICES, head)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk")
+
+    monkeypatch.setattr(import_1c, "_plan", broken)
+    with pytest.raises(RuntimeError):
+        import_1c.run_preview(job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed" and "непредвиденная ошибка" in job.failure
+    assert import_1c.run_preview(job.pk) == {"skipped": True}
+
+
+def test_the_api_shows_where_the_worker_is(head, clients, frozen_clock, settings):
+    from otdel.people.services import issue_api_token
+    from tests.api.conftest import Api
+
+    api = Api(issue_api_token(head, name="tests")[1], language="en")
+    job = _queued_check(settings, INVOICES, head)
+    got = api.get(f"/api/money-imports/{job.pk}").data
+    assert (got["status"], got["state"], got["finished_at"]) == ("mapped", "checking", None)
+    r = api.post(f"/api/money-imports/{job.pk}/preview")
+    assert r.status_code == 409 and r.data["code"] == "import_checking"
+    import_1c.run_preview(job.pk)
+    got = api.get(f"/api/money-imports/{job.pk}").data
+    assert (got["status"], got["state"], got["report"]["new"]) == ("previewed", "previewed", 2)
+    got = api.post(f"/api/money-imports/{job.pk}/commit").data
+    # Accepted for writing but not written: the status says "done", the state does not.
+    assert (got["status"], got["state"], got["finished_at"]) == ("done", "queued", None)
+    assert not Invoice.objects.exists()
+    import_1c.run_commit(job.pk)
+    got = api.get(f"/api/money-imports/{job.pk}").data
+    assert (got["status"], got["state"]) == ("done", "done") and got["finished_at"]
+    assert Invoice.objects.count() == 2

@@ -343,6 +343,8 @@ def test_the_import_wizard_from_upload_to_result(
     head, manager, operator, frozen_clock, settings, tmp_path
 ):
     settings.MEDIA_ROOT = str(tmp_path)
+    # The commit is the background worker's task: here it runs as soon as it is queued.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
     inn = valid_inn(901)
     client = make_client(manager, owner=manager, inn=inn, name="ООО Ромашка")
     http = browser(head)
@@ -379,6 +381,42 @@ def test_the_import_wizard_from_upload_to_result(
     assert "Документ СЧ-2 импортирован" in response.content.decode()
     assert Invoice.objects.filter(client=other).count() == 1
     assert "Все строки разобраны." in op.get(reverse("sales:unresolved")).content.decode()
+
+
+def test_the_check_runs_in_the_worker_while_the_page_shows_checking(
+    head, manager, frozen_clock, settings, tmp_path
+):
+    from django_tasks_db.models import DBTaskResult
+
+    from otdel.sales.tasks import run_money_preview_task
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    make_client(manager, owner=manager, inn=valid_inn(911), name="ООО Ромашка")
+    http = browser(head)
+    http.post(
+        reverse("sales:import_1c"),
+        {"file": _csv(valid_inn(911), valid_inn(912)), "kind": "invoices", "source": "1c:main"},
+    )
+    job = MoneyImport.objects.get()
+    fields = {f"field_{k}": v for k, v in job.columns.items()}
+    preview = reverse("sales:import_1c_preview", args=[job.pk])
+    # A double click on "Check the file" queues one check; both land on the checking page.
+    for _ in range(2):
+        response = http.post(reverse("sales:import_1c_mapping", args=[job.pk]), fields)
+        assert response.status_code == 302 and response.url == preview
+    assert DBTaskResult.objects.filter(task_path__endswith="run_money_preview_task").count() == 1
+    page = http.get(preview).content.decode()
+    assert "Проверка файла…" in page and "проверяется…" in page
+    assert "Проверка перед импортом" not in page and Invoice.objects.count() == 0
+    recent = http.get(reverse("sales:import_1c")).content.decode()
+    assert "проверяется…" in recent
+    # The worker runs the task; the polling fragment asks for a reload, then the preview shows.
+    assert run_money_preview_task.call(job.pk) == {"rows": 2, "errors": 0}
+    assert http.get(preview, HTTP_HX_REQUEST="true")["HX-Refresh"] == "true"
+    page = http.get(preview).content.decode()
+    assert "Проверка перед импортом" in page and "ООО Неизвестная" in page
+    assert Invoice.objects.count() == 0 and UnresolvedRow.objects.count() == 0
 
 
 def test_a_second_upload_from_the_same_source_is_mapped_already(

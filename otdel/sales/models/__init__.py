@@ -1,5 +1,6 @@
 """Sales: the product catalogue with cost history, pipelines whose stages name a role, deals,
-handoffs between roles and the deal's append-only timeline."""
+handoffs between roles and the deal's append-only timeline, money facts, price floors,
+proposals and tenders."""
 
 from otdel.sales.models.catalogue import (
     CURRENCIES,
@@ -33,6 +34,14 @@ from otdel.sales.models.money import (
     UnresolvedRow,
 )
 from otdel.sales.models.pipelines import Pipeline, Stage, StageKind, StageTransition
+from otdel.sales.models.proposals import Proposal, ProposalKind, ProposalLine, ProposalStatus
+from otdel.sales.models.tenders import (
+    Tender,
+    TenderConflict,
+    TenderFloor,
+    TenderLot,
+    TenderParticipant,
+)
 
 __all__ = [
     "CURRENCIES",
@@ -60,10 +69,19 @@ __all__ = [
     "Product",
     "ProductCategory",
     "ProductCost",
+    "Proposal",
+    "ProposalKind",
+    "ProposalLine",
+    "ProposalStatus",
     "Shipment",
     "ShipmentLine",
     "Stage",
     "StageKind",
     "StageTransition",
+    "Tender",
+    "TenderConflict",
+    "TenderFloor",
+    "TenderLot",
+    "TenderParticipant",
     "UnresolvedRow",
 ]

@@ -1,8 +1,10 @@
 """Price floors: the least margin (or the most discount) a head of sales allows per product
-category, for the whole team, a role or one person; an invoice below its floor waits for the
-head's approval, recorded."""
+category, for the whole team, a role or one person; an invoice or a proposal below its floor
+waits for the head's approval, recorded."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -69,14 +71,29 @@ class FloorApprovalStatus(models.TextChoices):
     PENDING = "pending", _("awaiting approval")
     APPROVED = "approved", _("approved")
     REFUSED = "refused", _("refused")
+    # A draft proposal changed so that no line is below its floor any more (or was cancelled).
+    WITHDRAWN = "withdrawn", _("no longer needed")
 
 
 class FloorApproval(models.Model):
-    """An invoice below its price floor: which lines and why (as data), and the head of sales'
-    decision. Until approved, no payment is allocated to the invoice."""
+    """An invoice or a proposal (exactly one) below its price floor: which lines and why (as
+    data), and the head of sales' decision. Until approved, no payment is allocated to the
+    invoice, and the proposal cannot be sent."""
 
     invoice = models.OneToOneField(
-        "sales.Invoice", on_delete=models.PROTECT, related_name="floor_approval"
+        "sales.Invoice",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="floor_approval",
+    )
+    # A draft's request follows its lines: rewritten when the draft changes (see sales.floors).
+    proposal = models.OneToOneField(
+        "sales.Proposal",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="floor_approval",
     )
     team = models.ForeignKey("people.Team", on_delete=models.PROTECT, related_name="+")
     breaches = models.JSONField(default=list)
@@ -105,6 +122,19 @@ class FloorApproval(models.Model):
         verbose_name = _("price floor approval")
         verbose_name_plural = _("price floor approvals")
         indexes = [models.Index(fields=["team", "status"], name="floor_approval_team_status")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(invoice__isnull=False, proposal__isnull=True)
+                | models.Q(invoice__isnull=True, proposal__isnull=False),
+                name="floor_approval_invoice_or_proposal",
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"{self.invoice_id}: {self.status}"
+        what = f"invoice#{self.invoice_id}" if self.invoice_id else f"proposal#{self.proposal_id}"
+        return f"{what}: {self.status}"
+
+    @property
+    def document(self) -> Any:
+        """The invoice or the proposal held."""
+        return self.invoice if self.invoice_id else self.proposal
