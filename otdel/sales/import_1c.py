@@ -552,7 +552,10 @@ def resolve_row(row_id: int, client_id: int, *, actor: User) -> UnresolvedRow:
             _("Only database operators, document clerks and the head resolve import rows."),
             code="cannot_resolve",
         )
-    client = Client.objects.filter(pk=client_id, merged_into__isnull=True).first()
+    pending = UnresolvedRow.objects.filter(pk=row_id).values_list("job__team_id", flat=True).first()
+    if pending is None or not policies.can_resolve_row_of(actor, pending):
+        raise NotFound(_("No such row."), code="row_not_found")
+    client = Client.objects.filter(pk=client_id, merged_into__isnull=True, team_id=pending).first()
     if client is None:
         raise Invalid(_("Pick an existing client."), code="invalid_client", field="client_id")
     with transaction.atomic():

@@ -148,6 +148,13 @@ def can_resolve_import_rows(user: User) -> bool:
     return _active(user) and (can_import_money(user) or user.role == Role.DB_OPERATOR)
 
 
+def can_resolve_row_of(user: User, team_id: int) -> bool:
+    """...of their own team's imports (a director or an admin: any team's)."""
+    return can_resolve_import_rows(user) and (
+        user.team_id == team_id or manages_team(user, team_id)
+    )
+
+
 # --- price floors ------------------------------------------------------------------------------
 
 

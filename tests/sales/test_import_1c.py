@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from otdel.audit.models import AuditEvent
 from otdel.clients.models import Client
-from otdel.core.errors import Conflict, Forbidden, Invalid
+from otdel.core.errors import Conflict, Forbidden, Invalid, NotFound
 from otdel.people.models import Role
 from otdel.sales import import_1c, money_facts
 from otdel.sales.models import (
@@ -25,7 +25,7 @@ from otdel.sales.models import (
     Shipment,
     UnresolvedRow,
 )
-from tests.factories import make_client, make_user, valid_inn
+from tests.factories import make_client, make_head, make_team, make_user, valid_inn
 from tests.sales.money_helpers import product
 
 pytestmark = pytest.mark.django_db
@@ -234,6 +234,26 @@ def test_an_unresolved_row_is_imported_once_its_client_is_picked(
     again = _run(INVOICES, "invoices", head)
     assert again.report["written"]["created"] == 0
     assert Invoice.objects.count() == 3
+
+
+def test_another_teams_operator_cannot_resolve_a_row_nor_pick_another_teams_client(
+    head, manager, team, clients, frozen_clock
+):
+    _run(INVOICES, "invoices", head)
+    row = UnresolvedRow.objects.get()
+    elsewhere = make_team("Другой отдел")
+    stranger = make_user(Role.DB_OPERATOR, team=elsewhere, username="stranger")
+    foreign_client = make_client(make_head(elsewhere, username="head2"), team=elsewhere)
+    operator = make_user(Role.DB_OPERATOR, team=team, username="operator")
+    target = make_client(head, owner=manager, name="ООО Неизвестная")
+
+    with pytest.raises(NotFound):
+        import_1c.resolve_row(row.pk, target.pk, actor=stranger)
+    with pytest.raises(Invalid):
+        import_1c.resolve_row(row.pk, foreign_client.pk, actor=operator)
+    row.refresh_from_db()
+    assert row.resolved_at is None
+    assert not Invoice.objects.filter(external_id="СЧ-3").exists()
 
 
 def test_only_the_head_and_document_clerks_import(head, manager, team, frozen_clock):
