@@ -18,7 +18,8 @@ from otdel.api.auth import viewer
 from otdel.api.errors import READ_ERRORS, WRITE_ERRORS, ErrorOut
 from otdel.api.paging import PageParams, page_of
 from otdel.core import clock
-from otdel.inbound import selectors, services, webform
+from otdel.core.errors import Forbidden
+from otdel.inbound import policies, selectors, services, webform
 from otdel.inbound.assign import routing_policy_in_force
 from otdel.inbound.models import InboundRequest, Specialist, WebForm
 from otdel.inbound.policy_document import RoutingPolicyDocument
@@ -527,8 +528,6 @@ class WebFormOut(Schema):
 def list_web_forms(request: HttpRequest) -> list[WebFormOut]:
     """My team's web forms and their keys (head of sales)."""
     me = viewer(request)
-    from otdel.core.errors import Forbidden
-    from otdel.inbound import policies
 
     if me.team_id is None or not policies.can_edit_routing(me, me.team_id):
         raise Forbidden(_("Only the head of sales manages web forms."), code="not_head_of_sales")

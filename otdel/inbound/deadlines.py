@@ -25,7 +25,8 @@ from otdel.inbound.models import (
     RequestEvent,
     Status,
 )
-from otdel.inbound.services import heads_of_team, pass_on
+from otdel.inbound.services import pass_on
+from otdel.people.selectors import heads_of_team
 from otdel.people.services import notify
 
 # An owner's or a specialist's call of at least this long to the client is a response.

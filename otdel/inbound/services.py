@@ -46,7 +46,8 @@ from otdel.inbound.models import (
 from otdel.inbound.policy_document import RoutingPolicyDocument
 from otdel.inbound.routing import explain
 from otdel.inbound.schemas import RequestIn
-from otdel.people.models import Availability, Role, User
+from otdel.people.models import Availability, User
+from otdel.people.selectors import heads_of_team
 from otdel.people.services import notify
 from otdel.sales.models import ProductCategory
 
@@ -61,12 +62,6 @@ STEPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def heads_of_team(team_id: int) -> list[User]:
-    """Who is told about breaches: the team's heads of sales (or the directors if none)."""
-    heads = list(User.objects.filter(is_active=True, role=Role.HEAD_OF_SALES, team_id=team_id))
-    return heads or list(User.objects.filter(is_active=True, role__in=[Role.DIRECTOR, Role.ADMIN]))
-
-
 def _load(request_id: int, viewer: User) -> InboundRequest:
     request = (
         InboundRequest.objects.select_related("client__owner", "assignee")
@@ -76,6 +71,18 @@ def _load(request_id: int, viewer: User) -> InboundRequest:
     if request is None or not policies.can_view_request(viewer, request):
         raise NotFound(_("No such request."), code="request_not_found")
     return request
+
+
+def _load_of(person: User, policy: RoutingPolicyDocument) -> tuple[int, int]:
+    """A person's open requests and his capacity (read under the team's lock)."""
+    open_now = InboundRequest.objects.filter(
+        assignee=person, status__in=(Status.ASSIGNED, Status.IN_WORK)
+    ).count()
+    capacity = (
+        Specialist.objects.filter(user=person).values_list("capacity", flat=True).first()
+        or policy.default_capacity
+    )
+    return open_now, capacity
 
 
 def _step(request: InboundRequest, step: str, **values: Any) -> None:
@@ -354,13 +361,7 @@ def take_from_queue(request_id: int, *, actor: User) -> InboundRequest:
     policy = routing_policy_in_force(request.team_id, now).doc
     with transaction.atomic():
         lock_team(request.team_id)
-        capacity = (
-            Specialist.objects.filter(user=actor).values_list("capacity", flat=True).first()
-            or policy.default_capacity
-        )
-        open_now = InboundRequest.objects.filter(
-            assignee=actor, status__in=(Status.ASSIGNED, Status.IN_WORK)
-        ).count()
+        open_now, capacity = _load_of(actor, policy)
         if open_now >= capacity:
             raise Conflict(
                 _("You already hold %(open)s open requests of %(capacity)s.")
@@ -423,13 +424,7 @@ def reassign(request_id: int, *, to_user_id: int, actor: User, reason: str) -> I
     policy = routing_policy_in_force(request.team_id, now).doc
     with transaction.atomic():
         lock_team(request.team_id)
-        open_now = InboundRequest.objects.filter(
-            assignee=person, status__in=(Status.ASSIGNED, Status.IN_WORK)
-        ).count()
-        capacity = (
-            Specialist.objects.filter(user=person).values_list("capacity", flat=True).first()
-            or policy.default_capacity
-        )
+        open_now, capacity = _load_of(person, policy)
         why = {
             "rule": "manual",
             "by": actor.short_name,

@@ -36,14 +36,6 @@ def form_by_key(key: str) -> WebForm:
     return form
 
 
-def check_size(length: int | None) -> None:
-    """Refuse an oversized post before reading it."""
-    if length is not None and length > MAX_BODY_BYTES:
-        raise TooLarge(
-            _("The form is too large (more than %(kb)s KB).") % {"kb": MAX_BODY_BYTES // 1024}
-        )
-
-
 @dataclass
 class Accepted:
     """What the poster is told: the request's number, or nothing for a robot."""

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from otdel.people.models import ApiToken, Notification, User
+from otdel.people.models import ApiToken, Notification, Role, User
+
+
+def heads_of_team(team_id: int, *, or_directors: bool = True) -> list[User]:
+    """Who is told of a team's escalations: its active heads of sales; with none (and
+    `or_directors`), the directors and admins."""
+    heads = list(User.objects.filter(is_active=True, role=Role.HEAD_OF_SALES, team_id=team_id))
+    if heads or not or_directors:
+        return heads
+    return list(User.objects.filter(is_active=True, role__in=[Role.DIRECTOR, Role.ADMIN]))
 
 
 def unread_notification_count(viewer: User) -> int:

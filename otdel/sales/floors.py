@@ -26,6 +26,7 @@ from otdel.audit.services import record
 from otdel.core import clock
 from otdel.core.errors import Forbidden, Invalid, NotFound
 from otdel.people.models import Role, User
+from otdel.people.selectors import heads_of_team
 from otdel.people.services import notify
 from otdel.sales import policies
 from otdel.sales.models import (
@@ -206,13 +207,10 @@ def hold_if_below_floor(invoice: Invoice, lines: Iterable[Any], *, actor: User) 
         },
     )
     if decider is None:
-        heads = User.objects.filter(
-            team_id=invoice.team_id, role=Role.HEAD_OF_SALES, is_active=True
-        )
         transaction.on_commit(
             partial(
                 notify,
-                list(heads),
+                heads_of_team(invoice.team_id, or_directors=False),
                 kind="floor_approval",
                 text=_("Invoice %(number)s is below the price floor and needs your approval.")
                 % {"number": invoice.number},
@@ -221,10 +219,6 @@ def hold_if_below_floor(invoice: Invoice, lines: Iterable[Any], *, actor: User) 
             )
         )
     return approval
-
-
-def _heads(team_id: int) -> list[User]:
-    return list(User.objects.filter(team_id=team_id, role=Role.HEAD_OF_SALES, is_active=True))
 
 
 def hold_proposal_if_below_floor(
@@ -277,7 +271,7 @@ def hold_proposal_if_below_floor(
         transaction.on_commit(
             partial(
                 notify,
-                _heads(proposal.team_id),
+                heads_of_team(proposal.team_id, or_directors=False),
                 kind="floor_approval",
                 text=_("Proposal %(number)s is below the price floor and needs your approval.")
                 % {"number": proposal.number},

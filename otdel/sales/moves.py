@@ -25,6 +25,7 @@ from otdel.core.calendar import add_working_hours
 from otdel.core.errors import Conflict, Forbidden, Invalid, NotFound
 from otdel.core.money import Money
 from otdel.people.models import Role, User
+from otdel.people.selectors import heads_of_team
 from otdel.people.services import notify
 from otdel.sales import policies
 from otdel.sales.brief import Brief, clean_brief
@@ -591,20 +592,6 @@ def redirect_handoff(
 
 
 # --- the deadline sweep ----------------------------------------------------------------------
-
-
-def heads_of_team(team_id: int) -> list[int]:
-    """The team's heads of sales; with none, the directors and admins."""
-    heads = list(
-        User.objects.filter(is_active=True, role=Role.HEAD_OF_SALES, team_id=team_id).values_list(
-            "pk", flat=True
-        )
-    )
-    return heads or list(
-        User.objects.filter(is_active=True, role__in=[Role.DIRECTOR, Role.ADMIN]).values_list(
-            "pk", flat=True
-        )
-    )
 
 
 def escalate_overdue_handoffs(*, batch: int = 1000) -> dict[str, int]:

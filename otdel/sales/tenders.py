@@ -31,7 +31,8 @@ from otdel.clients.normalize import ValidationFailure, clean_inn
 from otdel.core import clock
 from otdel.core.errors import Conflict, Forbidden, Invalid, NotFound
 from otdel.ownership.policies import manages_team
-from otdel.people.models import OWNING_ROLES, Role, User
+from otdel.people.models import OWNING_ROLES, User
+from otdel.people.selectors import heads_of_team
 from otdel.people.services import notify
 from otdel.sales import money, policies
 from otdel.sales.models import (
@@ -127,10 +128,6 @@ def lock_tender(tender_id: int) -> Tender:
     if found is None:
         raise NotFound(_("Tender not found."), code="tender_not_found")
     return found
-
-
-def _heads(team_id: int) -> list[User]:
-    return list(User.objects.filter(team_id=team_id, role=Role.HEAD_OF_SALES, is_active=True))
 
 
 def _names(user_ids: Iterable[int]) -> str:
@@ -405,7 +402,7 @@ def _sync_conflict(tender: Tender, *, actor: User | None) -> TenderConflict | No
             transaction.on_commit(
                 partial(
                     notify,
-                    _heads(tender.team_id),
+                    heads_of_team(tender.team_id, or_directors=False),
                     kind="tender_conflict",
                     text=_(
                         "Tender № %(number)s (%(customer)s): clients of %(owners)s bid in it. "
