@@ -48,17 +48,18 @@ def generate(log: object = print, *, start: int = 0) -> None:
             INSERT INTO people_team (name, created_at) VALUES ('Bench', now());
             INSERT INTO people_user (password, is_superuser, username, first_name, last_name,
                 email, is_staff, is_active, date_joined, role, patronymic, client_cap, timezone,
-                language, team_id)
+                language, team_id, availability, work_starts, work_ends)
             SELECT '!', false, 'owner' || g, 'Имя' || g, 'Фамилия' || g, '', false, true, now(),
                    CASE WHEN g % 3 = 0 THEN 'account_manager' ELSE 'hunter' END, '', NULL,
-                   'Europe/Moscow', 'ru', (SELECT id FROM people_team WHERE name = 'Bench')
+                   'Europe/Moscow', 'ru', (SELECT id FROM people_team WHERE name = 'Bench'),
+                   'on_shift', '09:00', '18:00'
             FROM generate_series(1, {OWNERS}) g;
             INSERT INTO people_user (password, is_superuser, username, first_name, last_name,
                 email, is_staff, is_active, date_joined, role, patronymic, timezone, language,
-                team_id)
+                team_id, availability, work_starts, work_ends)
             VALUES ('!', false, 'bench_head', 'РОП', 'Бенчмарков', '', false, true, now(),
                     'head_of_sales', '', 'Europe/Moscow', 'ru',
-                    (SELECT id FROM people_team WHERE name = 'Bench'));
+                    (SELECT id FROM people_team WHERE name = 'Bench'), 'on_shift', '09:00', '18:00');
             INSERT INTO ownership_ownershippolicy (team_id, version, effective_from, document,
                 comment, approved_by_id, created_at)
             SELECT id, 1, now() - interval '400 days', %(policy)s::jsonb, 'bench', NULL, now()

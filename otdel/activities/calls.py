@@ -201,7 +201,7 @@ def _record_calls_postgresql(records: list[CallRecord]) -> IngestResult:
     written, so it is written once; numbers are normalised here, once per distinct number."""
     result = IngestResult()
     with transaction.atomic():
-        stored, became = ingest_sql.ingest(records, clock.now(), typed_numbers(records))
+        stored, became = ingest_sql.ingest(records, clock.now(), ingest_sql.typed_numbers(records))
         result.call_ids = [c.id for c in stored]
         result.created = len(stored)
         result.already_known = len(records) - len(stored)
