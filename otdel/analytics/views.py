@@ -37,7 +37,7 @@ def sales_report(request: HttpRequest) -> HttpResponse:
             "until": until or f"{period.last:%Y-%m}",
             "tables": tables,
             "sees_costs": policies.can_see_costs(user),
-            "sees_team": sales.scope(user).get("shipment__client__owner_id") is None,
+            "sees_team": "owner_id" not in sales.scope(user),
             "error": error,
         },
         status=400 if error else 200,

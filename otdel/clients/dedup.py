@@ -55,11 +55,17 @@ def _ids_by(reason: str, ids: Iterable[int], found: dict[int, set[str]]) -> None
 
 
 def find_duplicates(
-    candidate: Candidate, *, exclude_id: int | None = None, limit: int = 20
+    candidate: Candidate,
+    *,
+    exclude_id: int | None = None,
+    limit: int = 20,
+    strong_only: bool = False,
 ) -> list[DuplicateMatch]:
     """Existing live clients (any owner, or the pool) that may be the same as the candidate.
 
     Each lookup is an indexed equality match, so the cost does not grow with the base.
+    `strong_only`: look only by ИНН, phone and e-mail (a caller that acts on strong matches
+    alone skips the domain and name lookups).
     """
     found: dict[int, set[str]] = {}
     inns = [i for i in candidate.inns if i]
@@ -85,6 +91,8 @@ def find_duplicates(
             Contact.objects.filter(email__in=emails).values_list("client_id", flat=True)[:limit],
             found,
         )
+    if strong_only:
+        return _matches(found, exclude_id, limit)
     domains = {d for d in (domain_of_email(e) for e in emails) if d}
     site_domain = domain_of_website(candidate.website)
     if site_domain:
@@ -109,6 +117,13 @@ def find_duplicates(
             Client.objects.filter(normalized_name=norm).values_list("id", flat=True)[:limit],
             found,
         )
+    return _matches(found, exclude_id, limit)
+
+
+def _matches(
+    found: dict[int, set[str]], exclude_id: int | None, limit: int
+) -> list[DuplicateMatch]:
+    """The clients found, each followed to the one it was merged into, strong ones first."""
     if exclude_id is not None:
         found.pop(exclude_id, None)
     if not found:

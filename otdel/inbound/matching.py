@@ -33,6 +33,7 @@ def match_sender(*, team_id: int, phone_e164: str, email: str, inn: str, company
             emails=[email] if email else [],
         ),
         limit=5,
+        strong_only=True,
     )
     strong = [m for m in found if m.strong and m.client.team_id == team_id]
     if not strong:

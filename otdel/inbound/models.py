@@ -35,6 +35,21 @@ OPEN_STATUSES = (Status.ASSIGNED, Status.IN_WORK)
 UNRESOLVED_STATUSES = (Status.NEW, Status.ASSIGNED, Status.IN_WORK)
 
 
+# Escalated to the head of sales and still without a first response or a resolution.
+BREACHED = models.Q(escalated_at__isnull=False, first_response_at__isnull=True) | models.Q(
+    resolution_escalated_at__isnull=False
+)
+
+
+def _any_status(statuses: tuple[str, ...]) -> models.Q:
+    """`status IN (…)` written as ORs for a partial index's condition: PostgreSQL proves such
+    an index serves a query's `status IN (…)`, which it cannot from the array Django writes."""
+    condition = models.Q()
+    for status in statuses:
+        condition |= models.Q(status=status)
+    return condition
+
+
 class RoutingPolicy(PolicyVersion):
     """One approved version of a team's routing policy (document: inbound.policy_document)."""
 
@@ -153,7 +168,10 @@ class InboundRequest(models.Model):
     """A request from a client or a prospect; `(channel, external_id)` is unique, so a re-sent
     form, message or call changes nothing. Routing and deadlines are written by the services."""
 
-    team = models.ForeignKey("people.Team", on_delete=models.PROTECT, related_name="+")
+    # The team, the client and the assignee are indexed by the composite indexes below.
+    team = models.ForeignKey(
+        "people.Team", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     external_id = models.CharField(max_length=255, blank=True)
     status = models.CharField(
@@ -163,8 +181,8 @@ class InboundRequest(models.Model):
     name = models.CharField(_("name"), max_length=200, blank=True)
     company = models.CharField(_("company"), max_length=300, blank=True)
     phone = models.CharField(_("phone"), max_length=64, blank=True)
-    phone_e164 = models.CharField(max_length=20, blank=True, db_index=True)
-    email = models.CharField(_("e-mail"), max_length=254, blank=True, db_index=True)
+    phone_e164 = models.CharField(max_length=20, blank=True)
+    email = models.CharField(_("e-mail"), max_length=254, blank=True)
     inn = models.CharField(_("ИНН"), max_length=12, blank=True)
     subject = models.CharField(_("subject"), max_length=300, blank=True)
     message = models.TextField(_("message"), blank=True)
@@ -186,7 +204,12 @@ class InboundRequest(models.Model):
     )
     # Matched by the foundation's dedup rules; empty: a new client.
     client = models.ForeignKey(
-        "clients.Client", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "clients.Client",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     contact = models.ForeignKey(
         "clients.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -198,6 +221,7 @@ class InboundRequest(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,
         verbose_name=_("assignee"),
     )
     assigned_at = models.DateTimeField(null=True, blank=True)
@@ -245,6 +269,31 @@ class InboundRequest(models.Model):
             models.Index(fields=["team", "status", "created_at"], name="inbound_team_status"),
             models.Index(fields=["assignee", "status"], name="inbound_assignee_status"),
             models.Index(fields=["client", "status"], name="inbound_client_status"),
+            # A repeat from the same number or address joins the open request (open_duplicate).
+            models.Index(fields=["phone_e164"], name="inbound_phone"),
+            models.Index(fields=["email"], name="inbound_email"),
+            # The head of sales' board counts every unresolved request of the team per person
+            # from this index alone (an index-only scan on PostgreSQL), not from the wide rows.
+            models.Index(
+                fields=["team", "assignee"],
+                include=[
+                    "status",
+                    "created_at",
+                    "first_response_at",
+                    "first_response_due_at",
+                    "resolution_due_at",
+                    "escalated_at",
+                    "resolution_escalated_at",
+                ],
+                condition=_any_status(UNRESOLVED_STATUSES),
+                name="inbound_unresolved_cover",
+            ),
+            # The board's list of breaches, nearest deadline first: a handful of rows.
+            models.Index(
+                fields=["team", "first_response_due_at"],
+                condition=_any_status(UNRESOLVED_STATUSES) & BREACHED,
+                name="inbound_breaches",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -361,7 +361,7 @@ def run_preview(job_id: int) -> dict[str, Any]:
     key = progress_key(job_id)
 
     def progress(rows: int, total: int = 0) -> None:
-        cache.set(key, {"processed": rows, "total": total}, PROGRESS_TTL)
+        cache.set(key, {"processed": rows, "total": total, "at": _beat()}, PROGRESS_TTL)
 
     try:
         plan = _plan(job, progress=progress)
@@ -475,7 +475,7 @@ def run_commit(job_id: int) -> dict[str, Any]:
 
             def progress(rows: int, of: int) -> None:
                 if of:  # the second pass, which writes (the first only checks)
-                    cache.set(key, {"processed": rows, "total": total}, PROGRESS_TTL)
+                    cache.set(key, {"processed": rows, "total": total, "at": _beat()}, PROGRESS_TTL)
 
             plan = _plan(job, write_as=actor, progress=progress)
             written = plan.written()
@@ -524,6 +524,11 @@ def _fail(job_id: int, message: str, err: DomainError | None) -> None:
 
 def progress_key(job_id: int) -> str:
     return f"otdel:money-import:{job_id}:progress"
+
+
+def _beat() -> float:
+    """When a worker last reported progress (a sign of life: see import_revival)."""
+    return clock.now().timestamp()
 
 
 def progress_of(job: MoneyImport) -> dict[str, int]:

@@ -29,6 +29,7 @@ from otdel.audit.services import record
 from otdel.clients.models import Client
 from otdel.core import clock
 from otdel.core.errors import Conflict, Forbidden, Invalid, NotFound
+from otdel.ownership.ledger import owners_then
 from otdel.ownership.services import note_shipments
 from otdel.people.models import User
 from otdel.sales import floors, money, policies
@@ -202,8 +203,10 @@ def store_shipments(docs: list[ShipmentDoc], *, source: str, actor: User | None)
     shipment clocks in one UPDATE (only an original shipment restarts it: a return or a
     correction is not a new delivery). This is the one place shipments are written."""
     now = clock.now()
+    owners = _credited_owners(docs)
+    categories = _line_categories(docs)
     shipments = []
-    for d in docs:
+    for i, d in enumerate(docs):
         revenue = sum((ln.revenue for ln in d.lines), ZERO)
         cost = sum((ln.cost for ln in d.lines), ZERO)
         shipments.append(
@@ -221,6 +224,7 @@ def store_shipments(docs: list[ShipmentDoc], *, source: str, actor: User | None)
                 revenue=revenue,
                 cost=cost,
                 margin=revenue - cost,
+                owner_id=owners[i],
                 comment=d.comment,
                 recorded_by=actor if actor is not None and actor.pk else None,
                 recorded_at=now,
@@ -238,12 +242,57 @@ def store_shipments(docs: list[ShipmentDoc], *, source: str, actor: User | None)
             revenue=ln.revenue,
             cost=ln.cost,
             margin=ln.revenue - ln.cost,
+            team_id=s.team_id,
+            shipped_at=s.shipped_at,
+            currency=s.currency,
+            owner_id=s.owner_id,
+            category_id=categories[(ln.product_id, ln.original_line_id)],
         )
         for s, d in zip(shipments, docs, strict=True)
         for i, ln in enumerate(d.lines, start=1)
     )
     note_shipments([(d.client_id, d.shipped_at) for d in docs if d.kind == FactKind.ORIGINAL])
     return shipments
+
+
+def _credited_owners(docs: list[ShipmentDoc]) -> list[int | None]:
+    """Who each shipment is credited to: for an original, the client's owner when it was
+    shipped (an import of last month's shipments credits last month's owner); for a return or
+    a correction, whoever its original was credited to."""
+    owner_at = owners_then(d.client_id for d in docs if d.kind == FactKind.ORIGINAL)
+    originals = dict(
+        Shipment.objects.filter(
+            pk__in={d.original_id for d in docs if d.original_id is not None}
+        ).values_list("pk", "owner_id")
+    )
+    return [
+        owner_at(d.client_id, d.shipped_at)
+        if d.kind == FactKind.ORIGINAL
+        else originals.get(d.original_id or 0)
+        for d in docs
+    ]
+
+
+def _line_categories(docs: list[ShipmentDoc]) -> dict[tuple[int, int | None], int]:
+    """The category each line counts in: its product's now, or for a returned or corrected line
+    the one its original line counted in (so a return nets out in the same cell)."""
+    lines = [ln for d in docs for ln in d.lines]
+    of_product = dict(
+        Product.objects.filter(pk__in={ln.product_id for ln in lines}).values_list(
+            "pk", "category_id"
+        )
+    )
+    of_line = dict(
+        ShipmentLine.objects.filter(
+            pk__in={ln.original_line_id for ln in lines if ln.original_line_id}
+        ).values_list("pk", "category_id")
+    )
+    return {
+        (ln.product_id, ln.original_line_id): of_line[ln.original_line_id]
+        if ln.original_line_id
+        else of_product[ln.product_id]
+        for ln in lines
+    }
 
 
 def store_payments(docs: list[PaymentDoc], *, source: str, actor: User | None) -> list[Payment]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from django_tasks import task
 
-from otdel.sales import import_1c, moves, proposals
+from otdel.sales import import_1c, import_revival, moves, proposals
 
 
 @task()
@@ -33,3 +33,9 @@ def run_money_preview_task(job_id: int) -> dict[str, Any]:
     """Check every row of a mapped 1С import (writes nothing but its report); a second run of
     the same job does nothing."""
     return import_1c.run_preview(job_id)
+
+
+@task()
+def revive_stalled_imports() -> dict[str, int]:
+    """Hand again to the worker the 1С checks and commits a dead worker left half-way."""
+    return import_revival.revive_stalled_imports()

@@ -5,7 +5,9 @@ re-import's correction), the month a return counts in, and who sees which rows."
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -13,11 +15,13 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 
 from otdel.analytics import sales
+from otdel.clients.models import Client
 from otdel.core import clock
 from otdel.core.errors import Invalid
+from otdel.ownership import services as ownership
 from otdel.people.models import Role
 from otdel.sales import import_1c, money_facts, services
-from otdel.sales.models import ProductCategory
+from otdel.sales.models import ProductCategory, Shipment, ShipmentLine
 from otdel.sales.schemas import CreditNoteIn, ReturnIn, ReturnLineIn
 from tests.factories import make_client, make_user, valid_inn
 from tests.sales.conftest import open_deal
@@ -211,3 +215,84 @@ def test_a_period_is_whole_months_in_moscow_time(frozen_clock):
 def test_a_clerk_who_owns_no_clients_sees_an_empty_report(team, facts):
     clerk = make_user(Role.DOC_CLERK, team=team, username="clerk")
     assert sales.sales_report(clerk, sales.period_of("2026-11", "2026-11")) == []
+
+
+def test_a_shipment_stays_credited_to_whoever_owned_the_client_when_it_was_shipped(
+    head, manager, other_manager, facts
+):
+    november = sales.period_of("2026-11", "2026-11")
+    before, before_total = _cells(sales.sales_report(head, november), manager.pk)
+    mine = Client.objects.get(name="ООО Моя")
+    shipped_18th = Shipment.objects.get(  # the one with the spare parts
+        client=mine, kind="original", lines__category_id=facts["spare_parts"]
+    )
+    clock.advance(dt.timedelta(days=7))  # 25 November: the head gives the client to a colleague
+    ownership.assign(mine.pk, to_user=other_manager, actor=head, reason="перераспределение")
+    # The transfer rewrites nothing already shipped.
+    assert _cells(sales.sales_report(head, november), manager.pk) == (before, before_total)
+
+    clock.advance(dt.timedelta(days=2))  # 27 November: a 1С export with one row either side
+    text = (
+        "Номер;Дата;ИНН;Артикул;Количество;Сумма без НДС\n"
+        f"РН-2;20.11.2026;{INN};KMP-1;1;450,00\n"  # shipped while the manager owned it
+        f"РН-3;26.11.2026;{INN};KMP-1;1;300,00\n"  # shipped after the transfer
+    )
+    _import(text, head)
+    # A return after the transfer of goods shipped before it debits whoever it was credited to.
+    zip_line = shipped_18th.lines.get(category_id=facts["spare_parts"])
+    money_facts.return_goods(
+        shipped_18th.pk,
+        ReturnIn(lines=[ReturnLineIn(line_id=zip_line.pk, quantity=D(1))], reason="брак"),
+        actor=head,
+    )
+
+    tables = sales.sales_report(head, november)
+    cells, total = _cells(tables, manager.pk)
+    assert cells["equipment"][0] == before["equipment"][0] + D("450.00")
+    # one of four spare parts (80.00 revenue, 12.50 each) came back: −20.00, cost −12.50
+    assert cells["spare_parts"] == (D("60.00"), D("37.50"), D("22.50"))
+    theirs, _ = _cells(tables, other_manager.pk)
+    assert theirs["equipment"][0] == D("300.00")  # only what was shipped after the transfer
+    assert theirs["spare_parts"] == (D("40.00"), D("25.00"), D("15.00"))  # his own client's
+    # A manager's own report follows the credit, not today's owner of the client.
+    own = sales.revenue_and_margin(manager, november)
+    assert sum(r.figures.revenue for r in own) == total[0]
+    assert {r.person_id for r in own} == {manager.pk}
+
+
+def test_the_migration_fills_existing_rows_as_the_services_write_them(
+    head, manager, other_manager, facts
+):
+    from django.db import connection
+
+    from tests.factories import make_team
+
+    migration = importlib.import_module("otdel.sales.migrations.0007_lines_carry_what_reports_read")
+    mine = Client.objects.get(name="ООО Моя")
+    clock.advance(dt.timedelta(days=7))
+    ownership.assign(mine.pk, to_user=other_manager, actor=head, reason="перераспределение")
+    clock.advance(dt.timedelta(days=2))
+    _import(
+        "Номер;Дата;ИНН;Артикул;Количество;Сумма без НДС\n"
+        f"РН-2;20.11.2026;{INN};KMP-1;1;450,00\nРН-3;26.11.2026;{INN};KMP-1;1;300,00\n",
+        head,
+    )
+    lines = ShipmentLine.objects.order_by("pk")
+    fields = ("team_id", "shipped_at", "currency", "owner_id", "category_id")
+    written = list(lines.values_list("pk", *fields))
+    credited = list(Shipment.objects.order_by("pk").values_list("pk", "owner_id"))
+    assert {c[1] for c in credited} == {manager.pk, other_manager.pk}
+    # Rows as they were before the migration: nothing to read the credit from.
+    elsewhere = make_team("Чужой")
+    Shipment.objects.update(owner=None)
+    lines.update(
+        team=elsewhere,
+        owner=None,
+        currency="XXX",
+        category=ProductCategory.objects.exclude(pk=facts["equipment"]).first(),
+        shipped_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+    )
+    with connection.cursor() as cursor:  # the migration's own statements, as it runs them
+        migration.fill(None, SimpleNamespace(execute=cursor.execute))
+    assert list(lines.values_list("pk", *fields)) == written
+    assert list(Shipment.objects.order_by("pk").values_list("pk", "owner_id")) == credited

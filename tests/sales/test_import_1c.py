@@ -553,3 +553,72 @@ def test_the_api_shows_where_the_worker_is(head, clients, frozen_clock, settings
     got = api.get(f"/api/money-imports/{job.pk}").data
     assert (got["status"], got["state"]) == ("done", "done") and got["finished_at"]
     assert Invoice.objects.count() == 2
+
+
+# --- an import a dead worker left half-way -------------------------------------------------------
+
+
+def _worker_died(settings) -> None:
+    """The worker took the task and its process died: no task is left to run, and from now on
+    a live worker runs whatever is queued at once."""
+    from django_tasks_db.models import DBTaskResult
+
+    DBTaskResult.objects.all().delete()
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+
+
+def test_a_commit_a_dead_worker_left_is_queued_again_and_written_once(
+    head, clients, frozen_clock, settings
+):
+    from otdel.sales import import_revival
+
+    job = _checked(INVOICES, "invoices", head)
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    import_1c.commit(job.pk, actor=head)
+    _worker_died(settings)
+    # Too early to tell a slow worker from a dead one: nothing is touched.
+    frozen_clock.advance(import_revival.STALLED_AFTER / 2)
+    assert import_revival.revive_stalled_imports() == {"checks": 0, "commits": 0}
+    assert not Invoice.objects.exists()
+    frozen_clock.advance(import_revival.STALLED_AFTER)
+    assert import_revival.revive_stalled_imports() == {"checks": 0, "commits": 1}
+    job.refresh_from_db()
+    assert import_1c.state_of(job) == "done" and job.report["written"]["created"] == 2
+    assert Invoice.objects.count() == 2
+    frozen_clock.advance(import_revival.STALLED_AFTER * 2)
+    assert import_revival.revive_stalled_imports() == {"checks": 0, "commits": 0}
+    assert Invoice.objects.count() == 2
+
+
+def test_an_import_a_live_worker_reports_progress_on_is_left_alone(
+    head, clients, frozen_clock, settings
+):
+    from django.core.cache import cache
+
+    from otdel.core import clock
+    from otdel.sales import import_revival
+
+    job = _checked(INVOICES, "invoices", head)
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    import_1c.commit(job.pk, actor=head)
+    frozen_clock.advance(import_revival.STALLED_AFTER * 3)  # a long file...
+    beat = {"processed": 2, "total": 4, "at": clock.now().timestamp()}  # ...still being written
+    cache.set(import_1c.progress_key(job.pk), beat)
+    assert import_revival.revive_stalled_imports() == {"checks": 0, "commits": 0}
+    job.refresh_from_db()
+    assert import_1c.state_of(job) == "importing" and not Invoice.objects.exists()
+
+
+def test_a_check_a_dead_worker_left_is_checked_again(head, clients, frozen_clock, settings):
+    from otdel.sales import import_revival
+    from otdel.sales.models import MoneyImport
+
+    job = _queued_check(settings, INVOICES, head)
+    # The worker claimed the check, then died.
+    MoneyImport.objects.filter(pk=job.pk).update(report={**job.report, "started": True})
+    _worker_died(settings)
+    frozen_clock.advance(import_revival.STALLED_AFTER * 2)
+    assert import_revival.revive_stalled_imports() == {"checks": 1, "commits": 0}
+    job.refresh_from_db()
+    assert job.status == "previewed" and job.report["new"] == 2
+    assert not Invoice.objects.exists()  # a check writes nothing

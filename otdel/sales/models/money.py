@@ -203,6 +203,17 @@ class Shipment(_Fact):
     revenue = amount_field(_("revenue without VAT"))
     cost = amount_field(_("cost"))
     margin = amount_field(_("gross margin"))
+    # Who the shipment is credited to: the client's owner when it was shipped (the ownership
+    # ledger says who that was); a return or correction keeps its original's. None: the pool.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("credited to"),
+    )
 
     class Meta:
         verbose_name = _("shipment")
@@ -245,18 +256,42 @@ class ShipmentLine(models.Model):
     revenue = amount_field(_("revenue without VAT"))
     cost = amount_field(_("cost"))
     margin = amount_field(_("gross margin"))
+    # Copied from the shipment and the product when the line is written, never changed after:
+    # a report of past months reads the lines alone (no join to shipments, clients, products),
+    # and neither a later transfer of the client nor a product moved to another category
+    # rewrites a month already paid. A return's line keeps its original line's category.
+    team = models.ForeignKey(
+        "people.Team", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    shipped_at = models.DateTimeField(_("shipped at"))
+    currency = currency_field()
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("credited to"),
+    )
+    category = models.ForeignKey(
+        "sales.ProductCategory", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
 
     class Meta:
         ordering = ["shipment", "position", "id"]
         indexes = [
             models.Index(fields=["product"], name="shipmentline_product"),
-            # The revenue-and-margin report reads a month's lines from this index alone on
-            # PostgreSQL (INCLUDE), without touching the table: 1.3 s → 0.47 s on 2M lines.
+            models.Index(fields=["shipment"], name="shipmentline_shipment"),
+            # The revenue-and-margin report reads a period's lines of a team from this index
+            # alone on PostgreSQL (INCLUDE), without touching the table.
             models.Index(
-                fields=["shipment"],
-                include=["product", "revenue", "cost", "margin"],
-                name="shipmentline_shipment_cover",
+                fields=["team", "shipped_at"],
+                include=["owner", "category", "currency", "revenue", "cost", "margin"],
+                name="shipmentline_report",
             ),
+            # A manager's own report: the lines credited to him.
+            models.Index(fields=["owner", "shipped_at"], name="shipmentline_owner_at"),
         ]
         constraints = []
 

@@ -13,7 +13,7 @@ from otdel.activities.tasks import reverify_pending_outcomes
 from otdel.inbound.tasks import inbound_deadlines, inbound_from_calls, poll_mailboxes
 from otdel.ownership.tasks import return_to_pool_sweep, transfer_deadlines
 from otdel.planning.tasks import generate_cadence_tasks
-from otdel.sales.tasks import expire_proposals, handoff_deadlines
+from otdel.sales.tasks import expire_proposals, handoff_deadlines, revive_stalled_imports
 from otdel.telephony.tasks import prune_webhook_memory
 
 
@@ -33,6 +33,7 @@ def enqueue_regular() -> None:
     prune_webhook_memory.enqueue()
     handoff_deadlines.enqueue()
     expire_proposals.enqueue()
+    revive_stalled_imports.enqueue()
 
 
 class Command(BaseCommand):
