@@ -377,6 +377,9 @@ def main() -> None:
     parser.add_argument("--import-lines", type=int, default=200_000, help="sales: 1С lines")
     parser.add_argument("--sales-parts", default="report,board,import", help="sales: which")
     parser.add_argument("--inbound-queue", type=int, default=100_000, help="inbound: open requests")
+    parser.add_argument(
+        "--inbound-parts", default="decisions,latency,board", help="inbound: which parts"
+    )
     parser.add_argument("--fresh", action="store_true", help="drop and regenerate the data")
     args = parser.parse_args()
     if args.fresh:
@@ -418,7 +421,12 @@ def main() -> None:
             ),
         ),
     ]
-    steps.append(("inbound", lambda: inbound_bench.bench_inbound(queue=args.inbound_queue)))
+    steps.append(
+        (
+            "inbound",
+            lambda: inbound_bench.bench_inbound(queue=args.inbound_queue, parts=args.inbound_parts),
+        )
+    )
     for name, step in steps:
         if name in what:
             print(f"== {name}", flush=True)

@@ -507,15 +507,19 @@ def bench_board(runs: int) -> dict[str, Any]:
 # --- (c) the report ------------------------------------------------------------------------------
 
 
+def _month_sql(column: str, one_month: bool) -> str:
+    """The group's month: the period's own for one month (not computed per line, like the
+    selector), else the Moscow month of each line."""
+    if one_month:
+        return "%(first)s::date"
+    return f"date_trunc('month', {column} AT TIME ZONE 'Europe/Moscow')::date"
+
+
 def _bare_sql(one_month: bool) -> str:
     """The aggregate written by hand: the same rows (the team's shipment lines dated in the
     period), the same groups (Moscow month, the person credited, the category, the currency);
     for one month, like the selector, without computing the month of every line."""
-    month = (
-        "%(first)s::date"
-        if one_month
-        else "date_trunc('month', l.shipped_at AT TIME ZONE 'Europe/Moscow')::date"
-    )
+    month = _month_sql("l.shipped_at", one_month)
     groups = "l.owner_id, l.category_id, l.currency" + ("" if one_month else ", 1")
     return f"""
         SELECT {month} AS month, l.owner_id, l.category_id, l.currency,
@@ -529,11 +533,7 @@ def _bare_sql(one_month: bool) -> str:
 def _joined_sql(one_month: bool) -> str:
     """For reference, the same aggregate as it was read before the lines carried their groups:
     joining each line to its shipment, the client (owner now) and the product (category now)."""
-    month = (
-        "%(first)s::date"
-        if one_month
-        else "date_trunc('month', s.shipped_at AT TIME ZONE 'Europe/Moscow')::date"
-    )
+    month = _month_sql("s.shipped_at", one_month)
     groups = "c.owner_id, p.category_id, s.currency" + ("" if one_month else ", 1")
     return f"""
         SELECT {month} AS month, c.owner_id, p.category_id, s.currency,
