@@ -201,6 +201,9 @@ X_FRAME_OPTIONS = "DENY"
 if env_bool("OTDEL_HTTPS", False):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # Behind the TLS proxy of docs/deploy.md, which sets this header itself (never passes on
+    # the client's): a request that reached the proxy over HTTPS is a secure one.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {
     "version": 1,

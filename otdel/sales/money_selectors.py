@@ -82,7 +82,7 @@ def payments(viewer: User, **filters: Any) -> QuerySet[Payment]:
 
 def shipments(viewer: User, **filters: Any) -> QuerySet[Shipment]:
     """Shipments and returns the viewer may see."""
-    qs = _visible(viewer, Shipment.objects.select_related("client", "deal"))
+    qs = _visible(viewer, Shipment.objects.select_related("client", "deal", "owner"))
     return _filtered(qs, "shipped_at__date", **_defaults(filters))
 
 

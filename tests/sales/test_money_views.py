@@ -321,7 +321,10 @@ def test_lists_show_what_each_viewer_may_see_with_filters(
     html = browser(head).get(url, {"since": "вчера"}).content.decode()
     assert "не дата" in html
     ships = reverse("sales:money_list", args=["shipments"])
-    assert "Маржа" in browser(head).get(ships).content.decode()
+    html = browser(head).get(ships).content.decode()
+    # Whom the shipment is credited to: the client's owner when it was shipped.
+    assert "Засчитано" in html and f'data-testid="credited-to">{manager.display_name}<' in html
+    assert "Маржа" in html
     assert "Маржа" not in browser(order_manager).get(ships).content.decode()
     assert browser(manager).get(reverse("sales:money_list", args=["payments"])).status_code == 200
     assert browser(manager).get("/money/nonsense/").status_code == 404
