@@ -21,7 +21,7 @@ from otdel.people.models import User
 from otdel.sales import services, tenders
 from otdel.sales import tender_selectors as reads
 from otdel.sales.models import Tender, TenderFloor, TenderLot
-from otdel.sales.tenders import LotIn, TenderFloorIn, TenderIn, TenderPatch
+from otdel.sales.tenders import LotIn, OutcomeIn, TenderFloorIn, TenderIn, TenderPatch
 
 router = Router(tags=["tenders"])
 
@@ -79,6 +79,11 @@ class TenderOut(Schema):
     lead_assigned_at: dt.datetime | None
     participant_count: int
     has_conflict: bool
+    outcome: str = Field(description="open / won / lost / cancelled")
+    winner_client_id: int | None = Field(description="Our client that won (outcome won)")
+    winning_price: Decimal | None
+    outcome_note: str
+    outcome_at: dt.datetime | None
 
 
 class TenderDetailOut(TenderOut):
@@ -139,6 +144,11 @@ def _tender(t: Tender) -> TenderOut:
         lead_assigned_at=t.lead_assigned_at,
         participant_count=int(getattr(t, "participant_count", 0) or 0),
         has_conflict=bool(getattr(t, "has_conflict", False)),
+        outcome=t.outcome,
+        winner_client_id=t.winner.client_id if t.winner_id and t.winner else None,
+        winning_price=t.winning_price,
+        outcome_note=t.outcome_note,
+        outcome_at=t.outcome_at,
     )
 
 
@@ -267,3 +277,15 @@ def remove_tender_floor(request: HttpRequest, tender_id: int, floor_id: int) -> 
     """Lift a floor."""
     services.remove_tender_floor(tender_id, floor_id, actor=viewer(request))
     return Status(204, None)
+
+
+@router.post("/tenders/{int:tender_id}/outcome", response={200: TenderDetailOut, **WRITE_ERRORS})
+def record_tender_outcome(
+    request: HttpRequest, tender_id: int, payload: OutcomeIn
+) -> TenderDetailOut:
+    """How the tender ended: won (`winner_id`: our participant), lost, cancelled; the lead
+    manager records it after the deadline (409 `tender_not_closed` before), the head of sales
+    corrects it (`open` takes it back). 403 `not_lead_manager` for anyone else."""
+    me = viewer(request)
+    services.record_tender_outcome(tender_id, payload, actor=me)
+    return _detail(me, tender_id)

@@ -256,6 +256,16 @@ def can_set_tender_floor(user: User, tender: Tender) -> bool:
     )
 
 
+def can_record_tender_outcome(user: User, tender: Tender) -> bool:
+    """The tender's lead manager records how it ended; the head of sales too, and only he
+    corrects a result already recorded."""
+    if not _active(user):
+        return False
+    if manages_team(user, tender.team_id):
+        return True
+    return tender.lead_manager_id == user.pk and tender.outcome == "open"
+
+
 def bound_by_tender_floors(user: User, tender: Tender) -> bool:
     """Everyone's proposals for a tender respect the floors the lead manager set, except his
     own and the head of sales'."""

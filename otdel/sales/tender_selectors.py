@@ -29,6 +29,7 @@ from otdel.sales.models import (
     TenderConflict,
     TenderFloor,
     TenderLot,
+    TenderOutcome,
     TenderParticipant,
 )
 
@@ -158,7 +159,7 @@ def proposal_card(viewer: User, proposal: Proposal) -> ProposalCard:
 def tenders_visible(viewer: User) -> QuerySet[Tender]:
     """The tenders of the viewer's team (every team's for a director), with the number of
     participants and whether a conflict is open."""
-    qs = Tender.objects.select_related("lead_manager").annotate(
+    qs = Tender.objects.select_related("lead_manager", "winner").annotate(
         participant_count=Count("participants", distinct=True),
         has_conflict=Exists(
             TenderConflict.objects.filter(tender=OuterRef("pk"), resolved_at__isnull=True)
@@ -174,12 +175,12 @@ def tenders_visible(viewer: User) -> QuerySet[Tender]:
 def tender_list(
     viewer: User, *, query: str = "", mine: bool = False, include_closed: bool = False
 ) -> QuerySet[Tender]:
-    """Tenders by deadline: open ones (bids still accepted) unless `include_closed`; `mine`:
-    those I lead or in which a client of mine bids; `query` in the number, customer, ИНН or
-    subject."""
+    """Tenders by deadline: unless `include_closed`, those still accepting bids and those
+    whose result nobody has recorded yet; `mine`: those I lead or in which a client of mine
+    bids; `query` in the number, customer, ИНН or subject."""
     qs = tenders_visible(viewer)
     if not include_closed:
-        qs = qs.filter(submission_deadline__gt=clock.now())
+        qs = qs.filter(Q(submission_deadline__gt=clock.now()) | Q(outcome=TenderOutcome.OPEN))
     if mine:
         qs = qs.filter(
             Q(lead_manager=viewer) | Q(participants__owner=viewer) | Q(created_by=viewer)
@@ -238,6 +239,7 @@ class TenderCard:
     may_edit: bool
     may_assign_lead: bool
     may_set_floors: bool
+    may_record_outcome: bool
     lead_candidates: list[User]
     linkable_clients: list[tuple[int, str]]
     closed: bool
@@ -290,6 +292,7 @@ def tender_card(viewer: User, tender: Tender) -> TenderCard:
         may_edit=policies.can_edit_tender(viewer, tender),
         may_assign_lead=may_assign,
         may_set_floors=policies.can_set_tender_floor(viewer, tender),
+        may_record_outcome=policies.can_record_tender_outcome(viewer, tender),
         lead_candidates=list(
             User.objects.filter(
                 team_id=tender.team_id, is_active=True, role__in=list(OWNING_ROLES)

@@ -26,9 +26,9 @@ from otdel.ownership.selectors import my_base
 from otdel.people.models import User
 from otdel.sales import policies, services
 from otdel.sales import tender_selectors as reads
-from otdel.sales.models import CURRENCIES
+from otdel.sales.models import CURRENCIES, TenderOutcome
 from otdel.sales.money_views import FormProblem, _invalid_input
-from otdel.sales.tenders import LotIn, TenderFloorIn, TenderIn, TenderPatch
+from otdel.sales.tenders import LotIn, OutcomeIn, TenderFloorIn, TenderIn, TenderPatch
 
 # Platforms people pick most (the field takes any name).
 PLATFORMS = (
@@ -215,7 +215,12 @@ def tender_detail(request: HttpRequest, tender_id: int) -> HttpResponse:
     return render(
         request,
         "sales/tender_detail.html",
-        {"t": tender, "card": card, "platforms": PLATFORMS},
+        {
+            "t": tender,
+            "card": card,
+            "platforms": PLATFORMS,
+            "outcomes": TenderOutcome.choices,
+        },
     )
 
 
@@ -318,6 +323,30 @@ def tender_lead(request: HttpRequest, tender_id: int) -> HttpResponse:
         services.assign_lead_manager(tender_id, int(raw), actor=user)
 
     return _act(request, tender_id, act, _("The lead manager is assigned; the owners are told."))
+
+
+@login_required
+@require_POST
+def tender_outcome(request: HttpRequest, tender_id: int) -> HttpResponse:
+    """The lead manager records how the tender ended; the head of sales corrects it."""
+    post = request.POST
+
+    def act(user: User) -> None:
+        winner = post.get("winner", "")
+        services.record_tender_outcome(
+            tender_id,
+            OutcomeIn.model_validate(
+                {
+                    "outcome": post.get("outcome", ""),
+                    "winner_id": int(winner) if winner.isdigit() else None,
+                    "winning_price": _amount(post.get("winning_price"), _("winning price")),
+                    "note": post.get("note", ""),
+                }
+            ),
+            actor=user,
+        )
+
+    return _act(request, tender_id, act, _("The result is recorded; the owners are told."))
 
 
 @login_required

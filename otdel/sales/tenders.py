@@ -43,6 +43,7 @@ from otdel.sales.models import (
     TenderConflict,
     TenderFloor,
     TenderLot,
+    TenderOutcome,
     TenderParticipant,
 )
 from otdel.sales.money_facts import costs_at
@@ -98,6 +99,19 @@ class TenderPatch(BaseModel):
     customer_inn: str | None = Field(None, max_length=12)
     submission_deadline: dt.datetime | None = None
     url: str | None = Field(None, max_length=500)
+
+
+class OutcomeIn(BaseModel):
+    """How the tender ended: won (by which of our bidding clients, at what price), lost (the
+    winner's price, if known), cancelled by the customer; "open" takes a recorded result back
+    (the head of sales only)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    outcome: TenderOutcome
+    winner_id: int | None = None
+    winning_price: Price | None = None
+    note: str = Field("", max_length=500)
 
 
 class TenderFloorIn(BaseModel):
@@ -845,8 +859,15 @@ def check_bid(
 
 
 def check_can_bid_now(tender: Tender, *, actor: User) -> None:
-    """A proposal for a tender is sent before its deadline, and not while clients of several
-    owners bid with nobody leading (only the head of sales may send one then)."""
+    """A proposal for a tender is sent before its deadline and while it is undecided, and not
+    while clients of several owners bid with nobody leading (only the head of sales may send
+    one then)."""
+    if tender.outcome != TenderOutcome.OPEN:
+        raise Conflict(
+            _("Tender № %(number)s is decided: %(outcome)s.")
+            % {"number": tender.registry_number, "outcome": tender.get_outcome_display()},
+            code="tender_decided",
+        )
     if tender.submission_deadline <= clock.now():
         raise Conflict(
             _("Bids for tender № %(number)s were accepted until %(deadline)s.")
@@ -867,3 +888,86 @@ def check_can_bid_now(tender: Tender, *, actor: User) -> None:
             % {"number": tender.registry_number},
             code="tender_conflict_open",
         )
+
+
+# --- the outcome -------------------------------------------------------------------------------
+
+
+def record_tender_outcome(tender_id: int, data: OutcomeIn, *, actor: User) -> Tender:
+    """The lead manager (or the head of sales) records how the tender ended once bids are
+    closed — won by one of our bidding clients, lost, or cancelled at any time; a recorded
+    result is corrected by the head of sales only. Audited; the bidding clients' owners told."""
+    tender = _tender(tender_id, actor)
+    with transaction.atomic():
+        tender = lock_tender(tender.pk)
+        if not policies.can_record_tender_outcome(actor, tender):
+            raise Forbidden(
+                _(
+                    "The lead manager records the result of a tender; the head of sales corrects it."
+                ),
+                code="not_lead_manager",
+            )
+        winner = None
+        if data.outcome == TenderOutcome.WON:
+            winner = TenderParticipant.objects.filter(pk=data.winner_id, tender=tender).first()
+            if winner is None:
+                raise Invalid(
+                    _("Choose which of our bidding clients won."),
+                    code="invalid_winner",
+                    field="winner_id",
+                )
+        elif data.winner_id is not None:
+            raise Invalid(
+                _("Only a won tender has a winner of ours."),
+                code="invalid_winner",
+                field="winner_id",
+            )
+        now = clock.now()
+        decided = data.outcome in (TenderOutcome.WON, TenderOutcome.LOST)
+        if decided and tender.submission_deadline > now:
+            raise Conflict(
+                _("Bids for this tender are still accepted: its result comes after the deadline."),
+                code="tender_not_closed",
+            )
+        before = tender.outcome
+        reopened = data.outcome == TenderOutcome.OPEN
+        Tender.objects.filter(pk=tender.pk).update(
+            outcome=data.outcome,
+            winner=winner,
+            winning_price=None if reopened else data.winning_price,
+            outcome_note="" if reopened else data.note,
+            outcome_by=None if reopened else actor,
+            outcome_at=None if reopened else now,
+            updated_at=now,
+        )
+        tender.refresh_from_db()
+        record(
+            actor=actor,
+            verb="tender.outcome",
+            obj=tender,
+            data={
+                "from": before,
+                "to": data.outcome,
+                "winner": winner.client_id if winner else None,
+                "price": str(data.winning_price) if data.winning_price is not None else None,
+            },
+        )
+        told = set(
+            TenderParticipant.objects.filter(tender=tender).values_list("owner_id", flat=True)
+        ) | ({tender.lead_manager_id} if tender.lead_manager_id else set())
+        told.discard(actor.pk)
+        text = _("Tender № %(number)s (%(customer)s): %(outcome)s.") % {
+            "number": tender.registry_number,
+            "customer": tender.customer_name,
+            "outcome": tender.get_outcome_display(),
+        }
+        transaction.on_commit(
+            partial(
+                notify,
+                sorted(u for u in told if u),
+                kind="tender_outcome",
+                text=text,
+                url=_url(tender),
+            )
+        )
+    return tender

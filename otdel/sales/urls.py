@@ -83,6 +83,7 @@ urlpatterns = [
         name="tender_participant_remove",
     ),
     path("tenders/<int:tender_id>/lead/", tender_views.tender_lead, name="tender_lead"),
+    path("tenders/<int:tender_id>/outcome/", tender_views.tender_outcome, name="tender_outcome"),
     path("tenders/<int:tender_id>/floors/", tender_views.tender_floor_set, name="tender_floor_set"),
     path(
         "tenders/<int:tender_id>/floors/<int:floor_id>/remove/",

@@ -40,6 +40,7 @@ from otdel.sales.models.tenders import (
     TenderConflict,
     TenderFloor,
     TenderLot,
+    TenderOutcome,
     TenderParticipant,
 )
 
@@ -82,6 +83,7 @@ __all__ = [
     "TenderConflict",
     "TenderFloor",
     "TenderLot",
+    "TenderOutcome",
     "TenderParticipant",
     "UnresolvedRow",
 ]

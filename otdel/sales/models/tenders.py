@@ -8,8 +8,19 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from otdel.sales.models.catalogue import amount_field, currency_field
+
+
+class TenderOutcome(models.TextChoices):
+    """How a tender ended for us: still open, won by one of our bidding clients, lost to a
+    competitor, or cancelled by the customer."""
+
+    OPEN = "open", pgettext_lazy("tender outcome", "open")
+    WON = "won", pgettext_lazy("tender outcome", "won")
+    LOST = "lost", pgettext_lazy("tender outcome", "lost")
+    CANCELLED = "cancelled", pgettext_lazy("tender outcome", "cancelled")
 
 
 class Tender(models.Model):
@@ -47,6 +58,29 @@ class Tender(models.Model):
     )
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
+    # The result, recorded by the lead manager or the head of sales once bids are closed.
+    outcome = models.CharField(
+        _("outcome"), max_length=10, choices=TenderOutcome.choices, default=TenderOutcome.OPEN
+    )
+    winner = models.ForeignKey(
+        "sales.TenderParticipant",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("our winning client"),
+    )
+    winning_price = amount_field(_("winning price"), null=True, blank=True)
+    outcome_note = models.CharField(_("comment"), max_length=500, blank=True)
+    outcome_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
+    outcome_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("tender")
