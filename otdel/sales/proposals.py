@@ -28,8 +28,10 @@ from otdel.core import clock
 from otdel.core.errors import Conflict, Forbidden, Invalid, NotFound
 from otdel.people.models import User
 from otdel.sales import floors, money, money_facts, policies, tenders
+from otdel.sales.events import write_event
 from otdel.sales.models import (
     Deal,
+    DealEventKind,
     FloorApprovalStatus,
     Invoice,
     Proposal,
@@ -122,6 +124,14 @@ def _refuse_move(proposal: Proposal, action: str) -> Conflict:
     )
 
 
+# The moves of a proposal that go on its deal's timeline.
+ON_TIMELINE = {
+    "send": DealEventKind.PROPOSAL_SENT,
+    "accept": DealEventKind.PROPOSAL_ACCEPTED,
+    "decline": DealEventKind.PROPOSAL_DECLINED,
+}
+
+
 def _move(proposal: Proposal, action: str, *, actor: User | None, **fields: Any) -> None:
     """Move a proposal by MOVES, as one conditional UPDATE; refused (Conflict) when it is no
     longer in a status the action leaves from."""
@@ -146,6 +156,22 @@ def _move(proposal: Proposal, action: str, *, actor: User | None, **fields: Any)
             **{k: v.pk if hasattr(v, "pk") else str(v) for k, v in fields.items()},
         },
     )
+    if action in ON_TIMELINE:
+        # The client's answers and what was offered belong to the deal's story.
+        write_event(
+            proposal.deal,
+            ON_TIMELINE[action],
+            actor=actor,
+            at=now,
+            data={
+                "proposal_id": proposal.pk,
+                "number": proposal.number,
+                "revision": proposal.revision,
+                "total": str(proposal.total),
+                "currency": proposal.currency,
+                "reason": str(fields.get("reason", "")),
+            },
+        )
 
 
 # --- reading what an actor may act on ----------------------------------------------------------

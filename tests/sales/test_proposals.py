@@ -498,3 +498,37 @@ def test_an_unaccepted_proposal_is_not_invoiced(head, manager, frozen_clock):
     assert err.value.code == "not_accepted"
     assert not Invoice.objects.exists()
     assert Proposal.objects.get(pk=p.pk).status == ProposalStatus.SENT
+
+
+def test_what_was_offered_and_the_clients_answers_are_on_the_deals_timeline(
+    head, manager, frozen_clock
+):
+    from django.test import Client as HttpClient
+    from django.urls import reverse
+
+    from otdel.sales.models import DealEvent
+
+    kmp = product(head)
+    deal = open_deal(manager)
+    first = propose(deal.pk, manager, (kmp.pk, "2", "1000"))
+    services.send_proposal(first.pk, actor=manager)
+    services.decline_proposal(first.pk, actor=manager, reason="Дорого")
+    second = propose(deal.pk, manager, (kmp.pk, "2", "900"))
+    services.send_proposal(second.pk, actor=manager)
+    services.accept_proposal(second.pk, actor=manager)
+    # A draft that was never sent, and a refused move, leave the timeline alone.
+    draft = propose(deal.pk, manager, (kmp.pk, "1", "1000"))
+    with pytest.raises(Conflict):
+        services.accept_proposal(draft.pk, actor=manager)
+    events = DealEvent.objects.filter(deal=deal, kind__startswith="proposal").order_by("id")
+    assert [(e.kind, e.data["proposal_id"]) for e in events] == [
+        ("proposal_sent", first.pk),
+        ("proposal_declined", first.pk),
+        ("proposal_sent", second.pk),
+        ("proposal_accepted", second.pk),
+    ]
+    assert events[1].data["reason"] == "Дорого" and events[1].actor_id == manager.pk
+    http = HttpClient()
+    http.force_login(manager)
+    card = http.get(reverse("sales:deal_detail", args=[deal.pk])).content.decode()
+    assert "КП отправлено" in card and "КП отклонено клиентом" in card and "Дорого" in card

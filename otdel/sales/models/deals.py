@@ -174,6 +174,9 @@ class DealEventKind(models.TextChoices):
     SHIPMENT_RECORDED = "shipment_recorded", _("shipment recorded")
     CREDIT_NOTE = "credit_note", _("credit note")
     GOODS_RETURNED = "goods_returned", _("goods returned")
+    PROPOSAL_SENT = "proposal_sent", _("proposal sent")
+    PROPOSAL_ACCEPTED = "proposal_accepted", _("proposal accepted")
+    PROPOSAL_DECLINED = "proposal_declined", _("proposal declined")
 
 
 class DealEvent(models.Model):
