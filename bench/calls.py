@@ -1,5 +1,6 @@
 """Benchmarks of the call facts (issue 3): ingesting CDR-like records through record_calls vs a
-bare COPY of the same rows, and re-judging every call under a new policy version.
+bare COPY of the same rows, and re-judging every call under a new policy version (which writes
+the verdicts that change).
 
 The calls table first gets a history (committed and analysed, as a production table has), then
 the measured rows are ingested batch by batch, each batch committed as the importer commits it.
@@ -218,6 +219,9 @@ def bench_calls(rows: int, batch: int = 10_000, history: int = 200_000) -> dict[
                 document=EffectiveCallPolicyDocument(min_talk_seconds=120).model_dump(mode="json"),
                 created_at=now,
             )
+        from otdel.core import clock
+
+        mark = clock.now()
         started = time.perf_counter()
         judged = reclassify(team.pk, since=first)
         classify_s = time.perf_counter() - started
@@ -225,6 +229,8 @@ def bench_calls(rows: int, batch: int = 10_000, history: int = 200_000) -> dict[
             reclassified=judged,
             classify_s=round(classify_s, 1),
             classify_per_million_s=round(classify_s * 1_000_000 / max(judged, 1), 1),
+            # Only the calls whose verdict, measure or reasons changed are written.
+            rewritten=Call.objects.filter(source=SOURCE, classified_at__gte=mark).count(),
             effective=Call.objects.filter(source=SOURCE, effective=True).count(),
         )
     finally:

@@ -214,7 +214,10 @@ def _record_calls_postgresql(records: list[CallRecord]) -> IngestResult:
                 [
                     (c.client_id, c.user_id, c.started_at)
                     for c in stored
-                    if c.effective and c.client_id is not None and c.user_id is not None
+                    if c.effective
+                    and c.client_id is not None
+                    and c.user_id is not None
+                    and c.started_at is not None
                 ]
                 + became,
             )

@@ -9,8 +9,9 @@
 4. one statement inserts the new calls with their verdicts and their timeline entries
    (ON CONFLICT DO NOTHING: a parallel ingester may have stored some a moment ago); stored
    calls whose verdict changed are updated. Their references (person, client, contact,
-   timeline entry, policy) are checked once per statement, not row by row (migration
-   activities 0008).
+   timeline entry) were read under a lock a delete's check waits for, taken before the
+   matching: the set-based checks of migration activities 0008 step aside for this statement
+   (0009).
 
 Same rules as the portable path in otdel.activities.calls.
 """
@@ -47,7 +48,7 @@ class Stored:
     client_id: int | None
     user_id: int | None
     direction: str
-    started_at: dt.datetime
+    started_at: dt.datetime | None  # only for the effective ones (their owners' clocks)
     effective: bool
 
 
@@ -213,6 +214,9 @@ def _insert_judged(now: dt.datetime) -> list[Stored]:
     params: list[Any] = [now, now, ActivityKind.CALL, CallDirection.INTERNAL]
     params += [p for pair in labels for p in pair]
     with connection.cursor() as cursor:
+        # Every reference was read under the lock `ingest` took first (or made here: the
+        # timeline entries): the statement's reference checks step aside, for it alone.
+        cursor.execute("SELECT set_config('otdel.refs_locked', 'on', true)")
         cursor.execute(
             f"""
             WITH ins AS (
@@ -220,13 +224,13 @@ def _insert_judged(now: dt.datetime) -> list[Stored]:
                     direction, disposition, talk_seconds, ring_seconds, account, user_id,
                     their_number, their_e164, contact_id, client_id, recording_url,
                     self_reported, raw, created_at, activity_id, effective, verdict_reasons,
-                    verdict_policy_id, measure, classified_at)
+                    measure, classified_at)
                 SELECT n.id, n.source, n.external_id, n.started_at, n.answered_at, n.ended_at,
                     n.direction, n.disposition, n.talk_seconds, n.ring_seconds, n.account,
                     n.user_id, n.their_number, n.their_e164, n.contact_id, n.client_id,
                     n.recording_url, false, n.raw, %s, n.activity_id, v.effective, v.reasons,
-                    v.policy_id, v.measure, %s
-                FROM {NEW} n JOIN {verdicts_sql.OUT} v ON v.id = n.id
+                    v.measure, %s
+                FROM {NEW} n JOIN ({verdicts_sql.new_verdicts()}) v ON v.id = n.id
                 ORDER BY n.ord
                 -- Stored a moment ago by a parallel ingester: skipped (with its timeline id).
                 ON CONFLICT (source, external_id) DO NOTHING
@@ -242,11 +246,17 @@ def _insert_judged(now: dt.datetime) -> list[Stored]:
                     ins.created_at
                 FROM ins WHERE ins.activity_id IS NOT NULL
             )
-            SELECT id, client_id, user_id, direction, started_at, effective FROM ins
+            -- A start is read back only where a clock may need it (parsing 10,000 moments
+            -- costs more than the rest of the answer).
+            SELECT id, client_id, user_id, direction, CASE WHEN effective THEN started_at END,
+                   effective
+            FROM ins
             """,  # noqa: S608 - table names are ours, values are parameters
             params,
         )
-        return [Stored(*row) for row in cursor.fetchall()]
+        stored = [Stored(*row) for row in cursor.fetchall()]
+        cursor.execute("SELECT set_config('otdel.refs_locked', 'off', true)")
+        return stored
 
 
 def ingest(
@@ -255,6 +265,14 @@ def ingest(
     """Store and judge the records not stored yet (inside the caller's transaction): the calls
     stored, and (client, person, started) of stored later calls that became effective. `e164`
     maps a typed number to its E.164 candidate and whether it was checked (calls.quick_e164)."""
+    with connection.cursor() as cursor:
+        # Before anything is read: a delete of a person, client, contact or timeline entry
+        # checks for references at its commit under a SHARE lock on these tables, which now
+        # waits for this transaction; one that checked first keeps this one waiting until it
+        # committed, so the matching below no longer sees the row. Either way the references
+        # the matching reads stay valid, and the insert needs no check of its own (migration
+        # activities 0009).
+        cursor.execute(f"LOCK TABLE {CALLS}, {ACTIVITIES} IN ROW EXCLUSIVE MODE")
     _stage(records, e164)
     if not _match_new():
         return [], []

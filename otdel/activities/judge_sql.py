@@ -13,10 +13,12 @@ How each rule becomes SQL:
 - the owner at the call: the ownership ledger as spans per client (before the first change: the
   loser of the first change; from each change on: its receiver), joined the same way;
 - callbacks: the run's calls and the other calls of their clients (from the lookback before the
-  client's first call in the run), in time order per client; an inbound call opens a *segment*
-  (a running count of inbound calls), so "the latest inbound call" is the segment's first row and
-  "the longest answered outbound talk since" a running max within the segment, up to the row
-  before;
+  client's first call in the run), in time order per client (one sort); an inbound call opens a
+  *segment* (a running count of inbound calls), "the latest inbound call" is a running max, and
+  "the longest answered outbound talk since" a running max of (segment, talk) packed in one
+  number, up to the row before: its segment part says whether it is the current segment's;
+- the reasons: the judging keeps only which rules fail and the facts they name; the JSON is
+  written once, by the statement that writes the verdicts;
 - once per client per N days: the calls that pass every other rule, with the stored effective
   calls of their clients, per (client, person) in time order. With N ≤ 1 a call counts when it is
   the first of its (client, person, Moscow day) — exact, since the first such call of a day always
@@ -122,7 +124,7 @@ def _create_policies(rows: list[tuple[Any, ...]]) -> None:
 
 
 def _create_owner_spans(run: str) -> None:
-    """Who owned each of the run's clients when: the same rule as verdicts._owners_at (the last
+    """Who owned each of the run's clients when: the same rule as ownership.ledger.owners_then (the last
     change at or before a moment names the receiver; before the first change, its loser)."""
     events = OwnershipEvent._meta.db_table
     with connection.cursor() as cursor:
@@ -174,19 +176,20 @@ def _reason(code: str, params: str = "'{}'") -> str:
     return f"""'{{"code":"{code}","params":' || {params} || '}}'"""
 
 
-# The reasons as SQL text of their JSON, one per rule (the codes and parameters of judge).
+# The reasons as SQL text of their JSON, one per rule (the codes and parameters of judge); `v`
+# is a row of the verdict table, `p` its version, `c` its row of the chain.
 R_INTERNAL = _reason("internal")
-R_DIRECTION = _reason("direction_not_counted", """'{"direction":' || to_json(h.direction) || '}'""")
+R_DIRECTION = _reason("direction_not_counted", """'{"direction":' || to_json(v.direction) || '}'""")
 R_SELF = _reason("self_reported")
-R_NOT_ANSWERED = _reason("not_answered", """'{"disposition":' || to_json(h.disposition) || '}'""")
+R_NOT_ANSWERED = _reason("not_answered", """'{"disposition":' || to_json(v.disposition) || '}'""")
 R_TALK = _reason(
-    "talk_time", """'{"seconds":' || h.talk_seconds || ',"min":' || p.min_talk || '}'"""
+    "talk_time", """'{"seconds":' || v.talk_seconds || ',"min":' || p.min_talk || '}'"""
 )
 R_PERSON = _reason("no_person")
 R_CLIENT = _reason("no_client")
 R_NOT_YOURS = _reason(
     "not_your_client",
-    """CASE WHEN h.owner_at IS NULL THEN '{"owner":"pool"}' ELSE '{"owner":"other"}' END""",
+    """CASE WHEN v.owner_at IS NULL THEN '{"owner":"pool"}' ELSE '{"owner":"other"}' END""",
 )
 R_OUTCOMES = _reason(
     "outcomes_missing", """'{"missing":' || json_agg(q.o ORDER BY q.i)::text || '}'"""
@@ -205,14 +208,31 @@ R_EFFECTIVE = _reason(
        || '}'""",
 )
 
+# Each rule as a condition on a verdict row `v` and its version `p` (true: the rule fails). The
+# verdict table keeps only whether some rule failed; the reasons are written from these again
+# when the verdicts are written, so a million calls carry no JSON through the judging.
+F_INTERNAL = "v.direction = 'internal'"
+F_DIRECTION = "NOT (v.direction = ANY(p.dirs))"
+F_SELF = "(v.self_reported AND p.phone_only)"
+F_NOT_ANSWERED = f"v.disposition <> '{CallDisposition.ANSWERED.value}'"
+F_TALK = "v.talk_seconds < p.min_talk"
+F_PERSON = "v.user_id IS NULL"
+F_CLIENT = "v.client_id IS NULL"
+F_NOT_YOURS = """(v.user_id IS NOT NULL AND v.owner_at IS DISTINCT FROM v.user_id
+                  AND NOT (v.owner_at IS NULL AND p.pool_ok))"""
+F_OUTCOMES = "(cardinality(p.required) > 0 AND NOT (p.required <@ v.present))"
+FAILED = " OR ".join(
+    (F_INTERNAL, F_DIRECTION, F_SELF, F_NOT_ANSWERED, F_TALK, F_PERSON, F_CLIENT, F_NOT_YOURS)
+)
+
 
 def _create_verdicts(
     run: str, extra: str, lookback: dt.timedelta, min_talk: int, outcomes: bool
 ) -> None:
-    """Every rule but "once per N days", per call of the run: the reasons as JSON fragments (NULL:
-    the rule passes), the callback's age, and whether the call is a candidate to be counted.
+    """Every rule but "once per N days", per call of the run: whether some rule fails, the
+    callback's age and whether it is stale, and the facts the reasons are written from.
 
-    On the way (one statement, one pass over the run): each call's facts (the version in force,
+    On the way (one statement, one sort of the run): each call's facts (the version in force,
     the owner then, the outcomes) and, for calls with a client, the callback state before it —
     the latest inbound call and the longest answered outbound talk since — from the run's calls
     and the other calls of their clients (in_run false; the effective ones are kept: their
@@ -221,13 +241,7 @@ def _create_verdicts(
     relevant = """(c.direction = %(inbound)s OR (c.direction = %(outbound)s
                    AND c.disposition = %(answered)s AND c.talk_seconds >= %(min_talk)s))"""
     out = CallDirection.OUTBOUND.value
-    answered = CallDisposition.ANSWERED.value
-    missing = (
-        f"""(SELECT {R_OUTCOMES} FROM unnest(p.required) WITH ORDINALITY AS q(o, i)
-             WHERE NOT (q.o = ANY(h.present)) HAVING count(*) > 0)"""  # noqa: S608
-        if outcomes
-        else "NULL::text"
-    )
+    failed = f"({FAILED} OR {F_OUTCOMES})" if outcomes else f"({FAILED})"
     params: dict[str, Any] = {
         "lookback": lookback,
         "min_talk": min_talk,
@@ -279,52 +293,47 @@ def _create_verdicts(
                 FROM {extra} c JOIN k ON k.client_id = c.client_id
                 WHERE c.started_at >= k.lo AND c.started_at <= k.hi AND {relevant}
             ), s AS (
-                SELECT t.*, count(*) FILTER (WHERE direction = %(inbound)s)
-                    OVER (PARTITION BY client_id ORDER BY started_at, id
-                          ROWS UNBOUNDED PRECEDING) AS seg
+                -- Each inbound call opens a segment of its client's calls (seg counts them);
+                -- the latest inbound call so far is the segment's first.
+                SELECT t.*, count(*) FILTER (WHERE direction = %(inbound)s) OVER w AS seg,
+                    max(started_at) FILTER (WHERE direction = %(inbound)s) OVER w AS last_in
                 FROM t
+                WINDOW w AS (PARTITION BY client_id ORDER BY started_at, id
+                             ROWS UNBOUNDED PRECEDING)
             ), h AS (
-                SELECT id, in_run, is_new, started_at, direction, disposition, talk_seconds,
-                    self_reported, user_id, client_id, pidx, owner_at, present, eff,
-                    CASE WHEN client_id IS NOT NULL AND seg > 0
-                         THEN first_value(started_at) OVER w END AS last_in,
-                    COALESCE(max(talk_seconds) FILTER (
+                -- In the same order (no second sort): the longest answered outbound talk
+                -- before this call in its segment, as (segment, talk) packed in one number,
+                -- so the running max is the one of the latest segment that has one.
+                SELECT s.*,
+                    max(seg * 4294967296 + talk_seconds) FILTER (
                         WHERE direction = %(outbound)s AND disposition = %(answered)s)
-                        OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS longest
+                        OVER (PARTITION BY client_id ORDER BY started_at, id
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS packed
                 FROM s
-                WINDOW w AS (PARTITION BY client_id, seg ORDER BY started_at, id)
             ), v AS (
                 SELECT h.id, h.in_run, h.eff, h.is_new, h.started_at, h.direction,
-                    h.talk_seconds, h.user_id, h.client_id, h.owner_at, h.pidx,
-                    CASE WHEN h.direction = 'internal' THEN {R_INTERNAL}
-                         WHEN NOT (h.direction = ANY(p.dirs)) THEN {R_DIRECTION}
-                    END AS r_direction,
-                    CASE WHEN h.self_reported AND p.phone_only THEN {R_SELF} END AS r_self,
-                    CASE WHEN h.disposition <> '{answered}' THEN {R_NOT_ANSWERED}
-                         WHEN h.talk_seconds < p.min_talk THEN {R_TALK}
-                    END AS r_talk,
-                    CASE WHEN h.user_id IS NULL THEN {R_PERSON} END AS r_person,
-                    CASE WHEN h.client_id IS NULL THEN {R_CLIENT}
-                         WHEN h.user_id IS NOT NULL AND h.owner_at IS DISTINCT FROM h.user_id
-                              AND NOT (h.owner_at IS NULL AND p.pool_ok) THEN {R_NOT_YOURS}
-                    END AS r_client,
-                    CASE WHEN cardinality(p.required) > 0 THEN {missing} END AS r_outcomes,
+                    h.disposition, h.talk_seconds, h.self_reported, h.user_id, h.client_id,
+                    h.owner_at, h.pidx, h.present, p.once_days AS n, d.day,
                     -- A callback: an outbound call after the client's inbound call with nobody
                     -- having talked to him the minimum since, within the horizon.
-                    CASE WHEN h.direction = '{out}' AND h.last_in IS NOT NULL
-                              AND h.longest < p.min_talk AND d.day - d.in_day <= p.cb_horizon
+                    CASE WHEN h.direction = '{out}' AND h.client_id IS NOT NULL
+                              AND h.last_in IS NOT NULL
+                              AND (CASE WHEN h.packed >> 32 = h.seg
+                                        THEN h.packed & 4294967295 ELSE 0 END) < p.min_talk
+                              AND d.day - d.in_day <= p.cb_horizon
                          THEN d.day - d.in_day END AS age,
-                    p.cb_max, p.cb_separate, p.once_days AS n, p.pid, d.day
+                    p.cb_max
                 FROM h LEFT JOIN {POL} p ON p.idx = h.pidx
                 CROSS JOIN LATERAL (
                     SELECT {_day("h.started_at")} AS day, {_day("h.last_in")} AS in_day
                 ) d
                 WHERE h.in_run OR h.eff
             )
-            SELECT v.*, COALESCE(v.age > v.cb_max, false) AS stale,
-                num_nonnulls(r_direction, r_self, r_talk, r_person, r_client, r_outcomes) > 0
-                    AS failed
-            FROM v
+            SELECT v.id, v.in_run, v.eff, v.is_new, v.started_at, v.direction, v.disposition,
+                v.talk_seconds, v.self_reported, v.user_id, v.client_id, v.owner_at, v.pidx,
+                v.present, v.n, v.day, v.age, COALESCE(v.age > v.cb_max, false) AS stale,
+                COALESCE(v.in_run AND {failed}, false) AS failed
+            FROM v LEFT JOIN {POL} p ON p.idx = v.pidx
             """,  # noqa: S608 - table names are ours; every text is a constant of ours
             params,
         )
@@ -396,47 +405,60 @@ def _create_chain(deep: bool) -> None:
         cursor.execute(f"DELETE FROM {CHAIN} WHERE fixed")  # noqa: S608
 
 
-def _write_out(out: str) -> int:
-    """The verdicts as the Python judge writes them: effective, reasons (JSON), version, measure."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {out} (id, is_new, effective, reasons, policy_id, measure)
-            SELECT v.id, v.is_new, x.effective, x.reasons::jsonb, v.pid,
-                   CASE WHEN x.effective THEN %(effective)s
-                        WHEN NOT v.failed AND v.stale AND v.cb_separate THEN %(callback)s
-                        ELSE '' END
-            FROM {VERD} v
-            LEFT JOIN {CHAIN} c ON c.id = v.id AND v.in_run
-            CROSS JOIN LATERAL (
-                SELECT (NOT v.failed AND NOT v.stale AND c.counted) IS TRUE AS effective,
-                    CASE WHEN v.failed THEN '[' || concat_ws(',', v.r_direction, v.r_self,
-                             v.r_talk, v.r_person, v.r_client, v.r_outcomes,
-                             CASE WHEN v.stale THEN {R_STALE} END) || ']'
-                         WHEN v.stale AND NOT v.cb_separate THEN '[' || {R_STALE} || ']'
-                         WHEN v.stale THEN '[' || {R_CALLBACK} || ']'
-                         WHEN NOT c.counted THEN '[' || {R_ALREADY} || ']'
-                         ELSE '[' || {R_EFFECTIVE} || ']' END AS reasons
-            ) x
-            WHERE v.in_run
-            """,  # noqa: S608 - table names are ours; every text is a constant of ours
-            {"effective": CallMeasure.EFFECTIVE.value, "callback": CallMeasure.CALLBACK.value},
-        )
-        return cursor.rowcount
+def verdicts_select(where: str = "true") -> str:
+    """SQL of the run's verdicts as the Python judge writes them — (id, is_new, effective,
+    reasons (JSON), measure) — for the run's calls that satisfy `where` (on `v`)."""
+    outcomes = f"""(SELECT {R_OUTCOMES} FROM unnest(p.required) WITH ORDINALITY AS q(o, i)
+                    WHERE NOT (q.o = ANY(v.present)) HAVING count(*) > 0)"""  # noqa: S608
+    effective, callback = CallMeasure.EFFECTIVE.value, CallMeasure.CALLBACK.value
+    return f"""
+        SELECT v.id, v.is_new, x.effective, x.reasons::jsonb AS reasons,
+               CASE WHEN x.effective THEN '{effective}'
+                    WHEN NOT v.failed AND v.stale AND p.cb_separate THEN '{callback}'
+                    ELSE '' END AS measure
+        FROM {VERD} v
+        JOIN {POL} p ON p.idx = v.pidx
+        LEFT JOIN {CHAIN} c ON c.id = v.id
+        CROSS JOIN LATERAL (
+            SELECT (NOT v.failed AND NOT v.stale AND c.counted) IS TRUE AS effective,
+                CASE WHEN v.failed THEN '[' || concat_ws(',',
+                         CASE WHEN {F_INTERNAL} THEN {R_INTERNAL}
+                              WHEN {F_DIRECTION} THEN {R_DIRECTION} END,
+                         CASE WHEN {F_SELF} THEN {R_SELF} END,
+                         CASE WHEN {F_NOT_ANSWERED} THEN {R_NOT_ANSWERED}
+                              WHEN {F_TALK} THEN {R_TALK} END,
+                         CASE WHEN {F_PERSON} THEN {R_PERSON} END,
+                         CASE WHEN {F_CLIENT} THEN {R_CLIENT}
+                              WHEN {F_NOT_YOURS} THEN {R_NOT_YOURS} END,
+                         CASE WHEN cardinality(p.required) > 0 THEN {outcomes} END,
+                         CASE WHEN v.stale THEN {R_STALE} END) || ']'
+                     WHEN v.stale AND NOT p.cb_separate THEN '[' || {R_STALE} || ']'
+                     WHEN v.stale THEN '[' || {R_CALLBACK} || ']'
+                     WHEN NOT c.counted THEN '[' || {R_ALREADY} || ']'
+                     ELSE '[' || {R_EFFECTIVE} || ']' END AS reasons
+        ) x
+        WHERE v.in_run AND ({where})"""  # noqa: S608 - table names are ours; texts constants
 
 
-def judge_run(run: str, extra: str, out: str) -> int:
-    """Judge every call of the run table into the verdict table `out` (id, is_new, effective,
-    reasons, policy_id, measure); returns how many. The run holds every call of its clients
-    from the client's first call in the run on, but those in `extra` (history, not judged)."""
+def judge_run(run: str, extra: str, *, large: bool = False) -> None:
+    """Judge every call of the run table; `verdicts_select` then yields the verdicts, until
+    `end_run`. The run holds every call of its clients from the client's first call in the
+    run on, but those in `extra` (history, not judged); `large`: many calls (re-judging)."""
     rows, lookback, min_talk, outcomes, deep = _policies()
     _create_policies(rows)
     _create_owner_spans(run)
     _create_verdicts(run, extra, lookback, min_talk, outcomes)
     _create_chain(deep)
-    count = _write_out(out)
+    if large:
+        with connection.cursor() as cursor:
+            # Their sizes for the planner: the verdicts of a million calls are joined with
+            # the few chain rows by hash, not sorted for a merge.
+            cursor.execute(f"ANALYZE {VERD}")
+            cursor.execute(f"ANALYZE {CHAIN}")
+
+
+def end_run() -> None:
+    """Drop the judge's tables (they are dropped at commit anyway)."""
     with connection.cursor() as cursor:
         for table in (CHAIN, DEEP, VERD, OWN, POL):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
-        cursor.execute(f"ANALYZE {out}")
-    return count

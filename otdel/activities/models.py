@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from otdel.core.versioned import PolicyVersion
+from otdel.core.versioned import PolicyVersion, version_in_force
 
 
 class ActivityKind(models.TextChoices):
@@ -146,14 +148,8 @@ class Call(models.Model):
     # The verdict of the effective-call policy version in force at started_at.
     effective = models.BooleanField(null=True)
     verdict_reasons = models.JSONField(default=list, blank=True)
-    verdict_policy = models.ForeignKey(
-        "activities.EffectiveCallPolicy",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_index=False,
-    )
+    # The version that gave the verdict is not stored: it is the one in force at started_at
+    # (verdict_policy), so a new version re-writes only the calls whose verdict changes.
     # The measure the verdict counts the call in ('' : none), so callbacks can be reported
     # apart from effective calls without re-reading the reasons.
     measure = models.CharField(
@@ -191,6 +187,20 @@ class Call(models.Model):
         return (
             f"{self.get_direction_display()} {self.their_number} {self.started_at:%Y-%m-%d %H:%M}"
         )
+
+    @cached_property
+    def verdict_policy(self) -> EffectiveCallPolicy | None:
+        """The policy version the verdict was given under: the one in force when the call
+        started for the caller's team (the client's when the caller has none); None for the
+        defaults, or when the call is not judged yet."""
+        if self.effective is None:
+            return None
+        team_id = (self.user.team_id if self.user is not None else None) or (
+            self.client.team_id if self.client is not None else None
+        )
+        if team_id is None:
+            return None
+        return version_in_force(EffectiveCallPolicy, team_id, self.started_at)
 
 
 class EffectiveCallPolicy(PolicyVersion):

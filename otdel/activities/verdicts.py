@@ -31,9 +31,8 @@ from otdel.activities.models import (
     CallOutcome,
     EffectiveCallPolicy,
 )
-from otdel.clients.models import Client
 from otdel.core import clock
-from otdel.ownership.models import EventKind, OwnershipEvent
+from otdel.ownership.ledger import owners_then
 
 # Calls judged (and written) together; bounded so IN lists stay small on every database.
 CHUNK = 5000
@@ -303,34 +302,8 @@ class _Row:
     client_id: int | None
     team_id: int | None
     outcomes: frozenset[str]
-    # The verdict stored now, to write only what changes.
-    stored: tuple[bool | None, Any, int | None, str] = (None, None, None, "")
-
-
-def _owners_at(client_ids: set[int]) -> Any:
-    """A function (client, moment) → owner then, from the ownership ledger (one query) and the
-    current owners (one query): the last change at or before the moment says who received the
-    client; with none, the first later change says who had it; with no change, the owner now."""
-    events: dict[int, list[tuple[dt.datetime, int, int | None, int | None]]] = defaultdict(list)
-    rows = (
-        OwnershipEvent.objects.filter(client_id__in=client_ids)
-        .exclude(kind=EventKind.WARNING)
-        .order_by("client_id", "at", "id")
-        .values_list("client_id", "at", "id", "from_user_id", "to_user_id")
-    )
-    for client_id, at, event_id, from_user, to_user in rows:
-        events[client_id].append((at, event_id, from_user, to_user))
-    current = dict(Client.objects.filter(pk__in=client_ids).values_list("pk", "owner_id"))
-    times = {client_id: [e[0] for e in evs] for client_id, evs in events.items()}
-
-    def owner_at(client_id: int, moment: dt.datetime) -> int | None:
-        evs = events.get(client_id)
-        if not evs:
-            return current.get(client_id)
-        index = bisect.bisect_right(times[client_id], moment)
-        return evs[index - 1][3] if index else evs[0][2]
-
-    return owner_at
+    # The verdict stored now (effective, reasons, measure), to write only what changes.
+    stored: tuple[bool | None, Any, str] = (None, None, "")
 
 
 def _marked_outcomes(call_ids: Sequence[int]) -> dict[int, set[str]]:
@@ -366,7 +339,6 @@ def _load_rows(call_ids: Sequence[int]) -> list[_Row]:
             "raw__outcomes",
             "effective",
             "verdict_reasons",
-            "verdict_policy_id",
             "measure",
         )
     )
@@ -400,7 +372,7 @@ def _load_rows(call_ids: Sequence[int]) -> list[_Row]:
                 client,
                 uteam or cteam,
                 outcomes,
-                (stored[0], stored[1], stored[2], stored[3]),
+                (stored[0], stored[1], stored[2]),
             )
         )
     return rows
@@ -447,12 +419,12 @@ class _Run:
         )
 
 
-def _judge_rows(rows: list[_Row], run: _Run) -> list[tuple[int, Verdict, int | None]]:
+def _judge_rows(rows: list[_Row], run: _Run) -> list[tuple[int, Verdict]]:
     """Judge the rows in time order, each client's earlier calls (and the verdicts just given
     to earlier rows of the run) forming its history."""
     versions = run.versions
     client_ids = {r.client_id for r in rows if r.client_id is not None}
-    owner_at = _owners_at(client_ids) if client_ids else (lambda c, m: None)
+    owner_at = owners_then(client_ids) if client_ids else (lambda c, m: None)
     history: dict[int, list[tuple[dt.datetime, int, str, int, int | None, bool]]] = defaultdict(
         list
     )
@@ -467,10 +439,10 @@ def _judge_rows(rows: list[_Row], run: _Run) -> list[tuple[int, Verdict, int | N
     by_client: dict[int | None, list[_Row]] = defaultdict(list)
     for row in rows:
         by_client[row.client_id].append(row)
-    verdicts: dict[int, tuple[int, Verdict, int | None]] = {}
+    verdicts: dict[int, tuple[int, Verdict]] = {}
 
     def decide(row: _Row, state: _History) -> Verdict:
-        policy_id, doc = versions.at(row.team_id, row.started_at)
+        _policy_id, doc = versions.at(row.team_id, row.started_at)
         facts = CallFacts(
             started_at=row.started_at,
             direction=row.direction,
@@ -486,7 +458,7 @@ def _judge_rows(rows: list[_Row], run: _Run) -> list[tuple[int, Verdict, int | N
             last_counted_at=state.last_counted.get(row.user_id),
         )
         verdict = judge(facts, doc)
-        verdicts[row.id] = (row.id, verdict, policy_id)
+        verdicts[row.id] = (row.id, verdict)
         return verdict
 
     for client_key, client_rows in by_client.items():
@@ -552,23 +524,22 @@ class Judged:
 
 
 def _write(
-    rows: list[_Row], verdicts: list[tuple[int, Verdict, int | None]], now: dt.datetime
+    rows: list[_Row], verdicts: list[tuple[int, Verdict]], now: dt.datetime
 ) -> list[tuple[int, int, dt.datetime]]:
     """Write the verdicts that differ from the stored ones (one batched statement); returns
     (client, person, started) of the calls that became effective."""
     table = Call._meta.db_table
     changed = []
     became: list[tuple[int, int, dt.datetime]] = []
-    for row, (cid, verdict, policy_id) in zip(rows, verdicts, strict=True):
+    for row, (cid, verdict) in zip(rows, verdicts, strict=True):
         reasons = [r.as_json() for r in verdict.reasons]
         measure = verdict.measure or ""
-        if row.stored == (verdict.effective, reasons, policy_id, measure):
+        if row.stored == (verdict.effective, reasons, measure):
             continue
         changed.append(
             (
                 verdict.effective,
                 json.dumps(reasons, ensure_ascii=False),
-                policy_id,
                 measure,
                 connection.ops.adapt_datetimefield_value(now),
                 cid,
@@ -580,7 +551,7 @@ def _write(
         with connection.cursor() as cursor:
             cursor.executemany(
                 f"UPDATE {table} SET effective = %s, verdict_reasons = %s, "  # noqa: S608
-                "verdict_policy_id = %s, measure = %s, classified_at = %s WHERE id = %s",
+                "measure = %s, classified_at = %s WHERE id = %s",
                 changed,
             )
     return became

@@ -4,8 +4,9 @@ A *run* is a temporary table of the calls to judge, with the facts the judge nee
 already stored (a new policy version, outcomes marked later) and calls not stored yet (the
 ingestion judges a batch before inserting it, so each call is written once, verdict included).
 The run is judged in SQL (otdel.activities.judge_sql: every rule of the Python `judge`, which
-stays the reference, set-based) into a second temporary table, from which stored calls are
-updated where their verdict changed and new calls are inserted by the caller.
+stays the reference, set-based); stored calls are then updated where their verdict, measure or
+reasons changed (only those: the version that judged a call is not stored), and new calls are
+inserted by the caller with theirs.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from otdel.people.models import User
 
 CALLS = Call._meta.db_table
 RUN = "otdel_verdict_run"
-OUT = "otdel_verdict_out"
 # Stored calls of the run's clients, made while the run's calls were, that are not in the run
 # (another team's calls when a team's calls are judged again): history, not judged. A run holds
 # every other call of its clients from the client's first call in the run on.
@@ -86,7 +86,11 @@ def add_team_since(team_id: int, since: dt.datetime) -> None:
         # The period first, then its people and clients: the calls of a recent period are
         # past the statistics' last bucket (estimated at a few rows however many there are),
         # so joined in one statement a million calls would look up their clients one by one.
+        # Read in one pass: no index leads with the start (an index scan, chosen for those
+        # few rows, reads a whole index and the heap in its order).
         cursor.execute(f"DROP TABLE IF EXISTS {period}")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
         cursor.execute(
             f"""CREATE TEMP TABLE {period} ON COMMIT DROP AS
             SELECT c.id, c.started_at, c.direction, c.disposition, c.talk_seconds,
@@ -95,6 +99,8 @@ def add_team_since(team_id: int, since: dt.datetime) -> None:
             FROM {CALLS} c WHERE c.started_at >= %s""",  # noqa: S608 - table names are ours
             [since],
         )
+        cursor.execute("SET LOCAL enable_indexscan = on")
+        cursor.execute("SET LOCAL enable_bitmapscan = on")
         cursor.execute(f"ANALYZE {period}")
         cursor.execute(
             f"""WITH facts AS MATERIALIZED (
@@ -145,18 +151,22 @@ def add_later_calls() -> int:
 
 
 def judge_run() -> int:
-    """Judge every call of the run (judge_sql: the rules of verdicts.judge in SQL) into the
-    verdict table; returns how many."""
+    """Judge every call of the run (judge_sql: the rules of verdicts.judge in SQL); the verdicts
+    are then read with `new_verdicts` and written with `write_stored`. Returns how many calls
+    were judged."""
     with connection.cursor() as cursor:
         # The run's size is known only now: let the planner see it.
         cursor.execute(f"ANALYZE {RUN}")
-        cursor.execute(f"DROP TABLE IF EXISTS {OUT}")
-        cursor.execute(
-            # No index: it is read whole (joined by hash), and a million entries cost seconds.
-            f"CREATE TEMP TABLE {OUT} (id bigint, is_new boolean, effective boolean,"
-            " reasons jsonb, policy_id bigint, measure text) ON COMMIT DROP"
-        )
-    return judge_sql.judge_run(RUN, EXTRA, OUT)
+        cursor.execute(f"SELECT count(*) FROM {RUN}")  # noqa: S608
+        count = int(cursor.fetchone()[0])
+    judge_sql.judge_run(RUN, EXTRA, large=count > 100_000)
+    return count
+
+
+def new_verdicts() -> str:
+    """SQL of the verdicts of the run's calls not stored yet: (id, is_new, effective, reasons,
+    measure), for the statement that inserts them."""
+    return judge_sql.verdicts_select("v.is_new")
 
 
 def write_stored(now: dt.datetime) -> list[tuple[int, int, dt.datetime]]:
@@ -168,11 +178,11 @@ def write_stored(now: dt.datetime) -> list[tuple[int, int, dt.datetime]]:
             WITH written AS (
                 UPDATE {CALLS} AS c
                 SET effective = v.effective, verdict_reasons = v.reasons,
-                    verdict_policy_id = v.policy_id, measure = v.measure, classified_at = %s
-                FROM {OUT} v
-                WHERE c.id = v.id AND NOT v.is_new
+                    measure = v.measure, classified_at = %s
+                -- OFFSET 0: each verdict is built once (not again for the comparison).
+                FROM ({judge_sql.verdicts_select("NOT v.is_new")} OFFSET 0) v
+                WHERE c.id = v.id
                   AND (c.effective IS DISTINCT FROM v.effective
-                       OR c.verdict_policy_id IS DISTINCT FROM v.policy_id
                        OR c.measure IS DISTINCT FROM v.measure
                        OR c.verdict_reasons IS DISTINCT FROM v.reasons)
                 RETURNING c.client_id, c.user_id, c.started_at, c.effective
@@ -186,7 +196,7 @@ def write_stored(now: dt.datetime) -> list[tuple[int, int, dt.datetime]]:
 
 
 def end_run() -> None:
+    judge_sql.end_run()
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {OUT}")
         cursor.execute(f"DROP TABLE IF EXISTS {RUN}")
         cursor.execute(f"DROP TABLE IF EXISTS {EXTRA}")

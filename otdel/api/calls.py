@@ -176,9 +176,9 @@ def list_calls(
         client_id=filters.client_id,
         sort=filters.sort,
         measure=filters.measure or "",
-    ).select_related("verdict_policy")
+    )
     start = (paging.page - 1) * paging.page_size
-    rows = list(qs[start : start + paging.page_size + 1])
+    rows = selectors.with_verdict_policies(list(qs[start : start + paging.page_size + 1]))
     return CallPage(
         items=[_call_out(c) for c in rows[: paging.page_size]],
         page=paging.page,

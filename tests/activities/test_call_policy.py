@@ -121,6 +121,48 @@ def test_reclassify_applies_the_version_in_force_at_each_call(head, manager, fro
     assert list(
         Call.objects.filter(pk__in=[c.pk for c in calls]).values_list("effective", flat=True)
     ) == [True, True]
-    assert set(
-        Call.objects.filter(pk__in=[c.pk for c in calls]).values_list("verdict_policy", flat=True)
-    ) == {version.pk}
+    # The version that judged them is the one in force at their start (derived, not stored).
+    assert {c.verdict_policy for c in Call.objects.filter(pk__in=[c.pk for c in calls])} == {
+        version
+    }
+
+
+def test_a_new_version_rewrites_only_the_calls_whose_verdict_changes(head, manager, frozen_clock):
+    """The version that judged a call is derived, not stored: a new version with the same rules
+    rewrites no call it covers (it used to rewrite each, the version id being new); a call whose
+    verdict does change is rewritten."""
+    mine, other = make_client(head, owner=manager), make_client(head, owner=manager)
+    rules = {"min_talk_seconds": 120}
+    publish_call_policy(head.team_id, document=rules, effective_from=frozen_clock.now(), actor=head)
+    # Calls reported with a start a little ahead (a PBX clock running fast): judged under the
+    # only version there is, then covered by the next one.
+    later = frozen_clock.now() + dt.timedelta(hours=2)
+    calls = [
+        make_call(user=manager, client=mine, talk=400, at=later),
+        make_call(user=manager, client=other, talk=130, at=later),
+        make_call(user=manager, client=mine, disposition="busy", at=later),
+    ]
+    classify_calls([c.pk for c in calls])
+    judged = {c.pk: (c.effective, c.verdict_reasons, c.classified_at) for c in _reloaded(calls)}
+    assert [v[0] for v in judged.values()] == [True, True, False]
+    frozen_clock.advance(dt.timedelta(minutes=1))
+    same = publish_call_policy(
+        head.team_id,
+        document=rules,
+        effective_from=frozen_clock.now() + dt.timedelta(hours=1),
+        actor=head,
+    )
+    # A stale verdict, as if written under an older rule.
+    Call.objects.filter(pk=calls[2].pk).update(verdict_reasons=[])
+
+    assert reclassify(head.team_id, since=same.effective_from) == 3
+
+    again = {c.pk: (c.effective, c.verdict_reasons, c.classified_at) for c in _reloaded(calls)}
+    assert again[calls[0].pk] == judged[calls[0].pk]  # not rewritten: the same classified_at
+    assert again[calls[1].pk] == judged[calls[1].pk]
+    assert again[calls[2].pk] == (*judged[calls[2].pk][:2], frozen_clock.now())
+    assert {c.verdict_policy for c in _reloaded(calls)} == {same}
+
+
+def _reloaded(calls: list[Call]) -> list[Call]:
+    return list(Call.objects.filter(pk__in=[c.pk for c in calls]).order_by("pk"))

@@ -102,16 +102,13 @@ def make_history(rnd: random.Random) -> dict[str, Any]:
 
 
 def _verdicts() -> dict[int, tuple[object, ...]]:
-    return {
-        c.pk: (c.effective, c.verdict_reasons, c.verdict_policy_id, c.measure)
-        for c in Call.objects.order_by("pk")
-    }
+    return {c.pk: (c.effective, c.verdict_reasons, c.measure) for c in Call.objects.order_by("pk")}
 
 
 def _restore(saved: dict[int, tuple[object, ...]]) -> None:
-    for pk, (effective, reasons, policy, measure) in saved.items():
+    for pk, (effective, reasons, measure) in saved.items():
         Call.objects.filter(pk=pk).update(
-            effective=effective, verdict_reasons=reasons, verdict_policy_id=policy, measure=measure
+            effective=effective, verdict_reasons=reasons, measure=measure
         )
 
 

@@ -1,6 +1,6 @@
 """On PostgreSQL the references of calls and timeline entries are checked set-based instead of
 by row-by-row foreign keys (migration activities 0008): a call can still never point at a
-client, contact, person, timeline entry or policy that does not exist, and such a row can
+client, contact, person or timeline entry that does not exist, and such a row can
 still never be deleted from under a call — also when the delete races an ingestion."""
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ import time
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from otdel.activities.models import Activity, Call, EffectiveCallPolicy
+from otdel.activities.calls import record_calls
+from otdel.activities.models import Activity, Call
 from otdel.clients.models import Contact
 from otdel.core import clock
+from otdel.telephony.models import PhoneAccount
+from otdel.telephony.records import CallRecord
 from tests.activities.calls import make_call
 from tests.factories import make_client, make_head, make_team, make_user
 
@@ -69,35 +72,27 @@ def test_a_timeline_entry_pointing_at_a_missing_person_is_refused(head, manager)
 
 
 @pytest.mark.django_db
-def test_moving_a_call_to_a_missing_client_or_policy_is_refused(head, manager):
+def test_moving_a_call_to_a_missing_client_or_contact_is_refused(head, manager):
     call = make_call(user=manager, client=make_client(head, owner=manager))
     with pytest.raises(IntegrityError, match="client_id"), transaction.atomic():
         Call.objects.filter(pk=call.pk).update(client_id=MISSING)
-    with pytest.raises(IntegrityError, match="verdict_policy_id"), transaction.atomic():
-        Call.objects.filter(pk=call.pk).update(verdict_policy_id=MISSING)
+    with pytest.raises(IntegrityError, match="contact_id"), transaction.atomic():
+        Call.objects.filter(pk=call.pk).update(contact_id=MISSING)
     call.refresh_from_db()
-    assert call.client_id is not None and call.verdict_policy_id is None
+    assert call.client_id is not None and call.contact_id is None
 
 
 @pytest.mark.django_db
 def test_a_row_calls_point_at_cannot_be_deleted_behind_djangos_back(team, head, manager):
     client = make_client(head, owner=manager)
     contact = Contact.objects.create(client=client, full_name="Иван")
-    policy = EffectiveCallPolicy.objects.create(
-        team=team, version=1, effective_from=clock.now(), document={}, created_at=clock.now()
-    )
     call = make_call(user=manager, client=client)
-    Call.objects.filter(pk=call.pk).update(contact=contact, verdict_policy=policy)
-    for table, pk in (
-        ("clients_contact", contact.pk),
-        ("activities_effectivecallpolicy", policy.pk),
-    ):
-        with pytest.raises(IntegrityError, match="violates foreign key"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(f"DELETE FROM {table} WHERE id = %s", [pk])
-            _check_deferred()
+    Call.objects.filter(pk=call.pk).update(contact=contact)
+    with pytest.raises(IntegrityError, match="violates foreign key"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM clients_contact WHERE id = %s", [contact.pk])
+        _check_deferred()
     assert Contact.objects.filter(pk=contact.pk).exists()
-    assert EffectiveCallPolicy.objects.filter(pk=policy.pk).exists()
 
 
 @pytest.mark.django_db
@@ -200,3 +195,80 @@ def test_a_call_pointing_at_a_row_deleted_a_moment_ago_is_refused():
             created_at=clock.now(),
         )  # fmt: skip
     assert not Call.objects.exists()
+
+
+def _record(number: str) -> CallRecord:
+    return CallRecord(
+        source="pbx", external_id=f"r-{number}", started_at=clock.now(), direction="out",
+        disposition="answered", talk_seconds=200, account="101", their_number=number,
+    )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_an_ingestion_leaves_the_checks_on_for_the_rest_of_its_transaction(head, manager):
+    """The ingestion's insert skips the statement check (its references were read under the
+    lock); a later insert in the same transaction is checked again."""
+    make_client(head, owner=manager, phones=["+74951234567"])
+    PhoneAccount.objects.create(source="pbx", account="101", user=manager)
+    with pytest.raises(IntegrityError, match="contact_id"), transaction.atomic():
+        assert record_calls([_record("+74951234567")]).created == 1
+        Call.objects.create(
+            source="pbx", external_id="after", started_at=clock.now(), direction="out",
+            disposition="answered", user=manager, contact_id=MISSING, created_at=clock.now(),
+        )  # fmt: skip
+    assert not Call.objects.exists()
+
+
+@pytest.mark.concurrency
+@pytest.mark.django_db(transaction=True)
+def test_a_delete_racing_an_ingestion_that_matched_the_row_fails_and_the_call_keeps_it():
+    """The ingester matched a contact whose delete is not committed yet; the delete's check
+    waits for the ingester's lock, then sees its call."""
+    team = make_team("Гонка")
+    head = make_head(team)
+    person = make_user("hunter", team=team)
+    PhoneAccount.objects.create(source="pbx", account="101", user=person)
+    client = make_client(head, team=team, owner=person, phones=["+74951234567"])
+    contact = client.contacts.get()
+    deleted, ingested = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def delete_contact() -> None:
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:  # behind Django's back: no SET_NULL
+                    cursor.execute(
+                        "DELETE FROM clients_contactphone WHERE contact_id = %s", [contact.pk]
+                    )
+                    cursor.execute("DELETE FROM clients_contact WHERE id = %s", [contact.pk])
+                deleted.set()
+                ingested.wait(10)
+            outcome["delete"] = "committed"
+        except IntegrityError as exc:
+            outcome["delete"] = exc
+        finally:
+            deleted.set()
+            connection.close()
+
+    def ingest() -> None:
+        try:
+            deleted.wait(10)
+            with transaction.atomic():
+                outcome["created"] = record_calls([_record("+74951234567")]).created
+                ingested.set()
+                time.sleep(0.5)  # the deleter is committing meanwhile
+        except BaseException as exc:
+            outcome["created"] = exc
+        finally:
+            ingested.set()
+            connection.close()
+
+    threads = [threading.Thread(target=delete_contact), threading.Thread(target=ingest)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert outcome["created"] == 1
+    assert isinstance(outcome["delete"], IntegrityError)
+    assert Call.objects.get().contact_id == contact.pk
+    assert Contact.objects.filter(pk=contact.pk).exists()

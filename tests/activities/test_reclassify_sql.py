@@ -18,11 +18,8 @@ from tests.factories import make_client
 pytestmark = pytest.mark.django_db
 
 
-def _snapshot() -> dict[int, tuple[bool | None, list, int | None]]:
-    return {
-        c.pk: (c.effective, c.verdict_reasons, c.verdict_policy_id)
-        for c in Call.objects.order_by("pk")
-    }
+def _snapshot() -> dict[int, tuple[bool | None, list, str]]:
+    return {c.pk: (c.effective, c.verdict_reasons, c.measure) for c in Call.objects.order_by("pk")}
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the set-based path is PostgreSQL's")
@@ -57,7 +54,7 @@ def test_set_based_verdicts_equal_the_call_by_call_verdicts(
 
     verdicts.classify_calls(ids)  # the set-based path
     set_based = _snapshot()
-    Call.objects.update(effective=None, verdict_reasons=[], verdict_policy=None)
+    Call.objects.update(effective=None, verdict_reasons=[], measure="")
     ordered = list(
         Call.objects.filter(pk__in=ids).order_by("started_at", "id").values_list("id", flat=True)
     )

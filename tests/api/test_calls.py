@@ -187,3 +187,41 @@ def test_the_call_policy_is_read_by_all_and_published_by_the_head(
     assert bad.status_code == 422
     assert EffectiveCallPolicy.objects.count() == 1
     assert api_as(head).get("/api/teams/99999/call-policy").status_code == 404
+
+
+def test_each_call_in_the_log_names_the_version_that_judged_it_without_a_query_per_call(
+    api_as, team, head, manager, frozen_clock, django_assert_max_num_queries
+):
+    from otdel.activities.call_policy import EffectiveCallPolicyDocument
+    from otdel.activities.call_policy_services import publish_call_policy
+
+    client = make_client(head, owner=manager)
+
+    def judged_call_now():
+        call = make_call(user=manager, client=client, at=clock.now())
+        classify_calls([call.pk])
+        return call
+
+    publish_call_policy(
+        team.pk, document=EffectiveCallPolicyDocument(), effective_from=clock.now(), actor=head
+    )
+    clock.advance(dt.timedelta(hours=1))
+    older = judged_call_now()  # judged under version 1
+    clock.advance(dt.timedelta(minutes=1))
+    publish_call_policy(
+        team.pk,
+        document=EffectiveCallPolicyDocument(min_talk_seconds=60),
+        effective_from=clock.now(),
+        actor=head,
+    )
+    clock.advance(dt.timedelta(hours=1))
+    newer = judged_call_now()  # under version 2
+    for _ in range(5):
+        clock.advance(dt.timedelta(minutes=1))
+        judged_call_now()
+    as_manager = api_as(manager)
+    with django_assert_max_num_queries(6):
+        items = as_manager.get("/api/calls?page_size=50").data["items"]
+    versions = {c["id"]: c["policy_version"] for c in items}
+    assert versions[older.pk] == 1 and versions[newer.pk] == 2
+    assert as_manager.get(f"/api/calls/{newer.pk}").data["policy_version"] == 2
