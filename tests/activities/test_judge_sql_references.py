@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -127,6 +128,52 @@ def test_the_calls_tables_have_no_row_by_row_foreign_keys_to_their_parents():
     assert ("clients_client", "otdel_ref_guard") in triggers
 
 
+def _race(
+    deletes: list[str], params: list[object], write: Callable[[], object]
+) -> dict[str, object]:
+    """A deleter runs `deletes` behind Django's back (no SET_NULL) and waits before committing
+    while a writer, started once the rows are deleted, runs `write` in its own transaction and
+    holds it open while the deleter commits. Returns what each ended with (the result or the
+    exception; "committed" for a delete that went through)."""
+    deleted, written = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def delete() -> None:
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    for statement in deletes:
+                        cursor.execute(statement, params)
+                deleted.set()
+                written.wait(10)
+            outcome["delete"] = "committed"
+        except IntegrityError as exc:
+            outcome["delete"] = exc
+        finally:
+            deleted.set()
+            connection.close()
+
+    def writer() -> None:
+        try:
+            deleted.wait(10)
+            with transaction.atomic():
+                outcome["write"] = write()
+                written.set()
+                time.sleep(0.5)  # the deleter is committing meanwhile
+        except BaseException as exc:
+            outcome["write"] = exc
+        finally:
+            written.set()
+            connection.close()
+
+    threads = [threading.Thread(target=delete), threading.Thread(target=writer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return outcome
+
+
 @pytest.mark.concurrency
 @pytest.mark.django_db(transaction=True)
 def test_a_delete_racing_a_call_that_points_at_the_row_fails_and_the_call_keeps_it():
@@ -136,46 +183,16 @@ def test_a_delete_racing_a_call_that_points_at_the_row_fails_and_the_call_keeps_
     person = make_user("hunter", team=team)
     client = make_client(head, team=team, owner=person)
     contact = Contact.objects.create(client=client, full_name="Иван")
-    deleted, inserted = threading.Event(), threading.Event()
-    outcome: dict[str, object] = {}
 
-    def delete_contact() -> None:
-        try:
-            with transaction.atomic():
-                with connection.cursor() as cursor:  # behind Django's back: no SET_NULL
-                    cursor.execute("DELETE FROM clients_contact WHERE id = %s", [contact.pk])
-                deleted.set()
-                inserted.wait(10)
-            outcome["delete"] = "committed"
-        except IntegrityError as exc:
-            outcome["delete"] = exc
-        finally:
-            deleted.set()
-            connection.close()
+    def record_call() -> int:
+        call = make_call(user=person, client=client)
+        Call.objects.filter(pk=call.pk).update(contact_id=contact.pk)
+        return call.pk
 
-    def record_call() -> None:
-        try:
-            deleted.wait(10)
-            with transaction.atomic():
-                call = make_call(user=person, client=client)
-                Call.objects.filter(pk=call.pk).update(contact_id=contact.pk)
-                inserted.set()
-                time.sleep(0.5)  # the deleter is committing meanwhile
-            outcome["call"] = call.pk
-        except BaseException as exc:
-            outcome["call"] = exc
-        finally:
-            inserted.set()
-            connection.close()
-
-    threads = [threading.Thread(target=delete_contact), threading.Thread(target=record_call)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    outcome = _race(["DELETE FROM clients_contact WHERE id = %s"], [contact.pk], record_call)
     assert isinstance(outcome["delete"], IntegrityError)
     assert Contact.objects.filter(pk=contact.pk).exists()
-    assert Call.objects.get(pk=outcome["call"]).contact_id == contact.pk
+    assert Call.objects.get(pk=outcome["write"]).contact_id == contact.pk
 
 
 @pytest.mark.concurrency
@@ -230,45 +247,15 @@ def test_a_delete_racing_an_ingestion_that_matched_the_row_fails_and_the_call_ke
     PhoneAccount.objects.create(source="pbx", account="101", user=person)
     client = make_client(head, team=team, owner=person, phones=["+74951234567"])
     contact = client.contacts.get()
-    deleted, ingested = threading.Event(), threading.Event()
-    outcome: dict[str, object] = {}
-
-    def delete_contact() -> None:
-        try:
-            with transaction.atomic():
-                with connection.cursor() as cursor:  # behind Django's back: no SET_NULL
-                    cursor.execute(
-                        "DELETE FROM clients_contactphone WHERE contact_id = %s", [contact.pk]
-                    )
-                    cursor.execute("DELETE FROM clients_contact WHERE id = %s", [contact.pk])
-                deleted.set()
-                ingested.wait(10)
-            outcome["delete"] = "committed"
-        except IntegrityError as exc:
-            outcome["delete"] = exc
-        finally:
-            deleted.set()
-            connection.close()
-
-    def ingest() -> None:
-        try:
-            deleted.wait(10)
-            with transaction.atomic():
-                outcome["created"] = record_calls([_record("+74951234567")]).created
-                ingested.set()
-                time.sleep(0.5)  # the deleter is committing meanwhile
-        except BaseException as exc:
-            outcome["created"] = exc
-        finally:
-            ingested.set()
-            connection.close()
-
-    threads = [threading.Thread(target=delete_contact), threading.Thread(target=ingest)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert outcome["created"] == 1
+    outcome = _race(
+        [
+            "DELETE FROM clients_contactphone WHERE contact_id = %s",
+            "DELETE FROM clients_contact WHERE id = %s",
+        ],
+        [contact.pk],
+        lambda: record_calls([_record("+74951234567")]).created,
+    )
+    assert outcome["write"] == 1
     assert isinstance(outcome["delete"], IntegrityError)
     assert Call.objects.get().contact_id == contact.pk
     assert Contact.objects.filter(pk=contact.pk).exists()
