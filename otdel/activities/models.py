@@ -193,14 +193,17 @@ class Call(models.Model):
         """The policy version the verdict was given under: the one in force when the call
         started for the caller's team (the client's when the caller has none); None for the
         defaults, or when the call is not judged yet."""
-        if self.effective is None:
-            return None
-        team_id = (self.user.team_id if self.user is not None else None) or (
-            self.client.team_id if self.client is not None else None
-        )
-        if team_id is None:
+        team_id = self.judging_team_id
+        if self.effective is None or team_id is None:
             return None
         return version_in_force(EffectiveCallPolicy, team_id, self.started_at)
+
+    @property
+    def judging_team_id(self) -> int | None:
+        """Whose policy judges the call: the caller's team, the client's when he has none."""
+        return (self.user.team_id if self.user is not None else None) or (
+            self.client.team_id if self.client is not None else None
+        )
 
 
 class EffectiveCallPolicy(PolicyVersion):

@@ -192,12 +192,7 @@ def with_verdict_policies(calls: list[Call]) -> list[Call]:
     version in force when it started, as Call.verdict_policy says), reading each team's
     versions once instead of one query per call."""
 
-    def team_of(call: Call) -> int | None:
-        return (call.user.team_id if call.user is not None else None) or (
-            call.client.team_id if call.client is not None else None
-        )
-
-    teams = {t for t in (team_of(c) for c in calls if c.effective is not None) if t}
+    teams = {c.judging_team_id for c in calls if c.effective is not None} - {None}
     versions: dict[int, list[EffectiveCallPolicy]] = defaultdict(list)
     for version in EffectiveCallPolicy.objects.filter(team_id__in=teams).order_by(
         "team_id", "effective_from", "version"
@@ -205,7 +200,7 @@ def with_verdict_policies(calls: list[Call]) -> list[Call]:
         versions[version.team_id].append(version)
     starts = {team: [v.effective_from for v in vs] for team, vs in versions.items()}
     for call in calls:
-        team = team_of(call) if call.effective is not None else None
+        team = call.judging_team_id if call.effective is not None else None
         found = None
         if team in versions:
             # The last version effective at or before the call (the highest of a tie).
