@@ -3,7 +3,7 @@ call ingestion and classification, and the sales department's import, board and 
 (bench/sales.py).
 
 Usage: bench/run [all|sweep|pages|dedup|import|claims|calls|sales] [--runs N]
-       [--import-rows N] [--call-rows N] [--report-runs N] [--board-runs N] [--import-lines N]
+       [--import-rows N] [--call-rows N] [--call-jobs N] [--report-runs N] [--board-runs N] [--import-lines N]
 Figures are medians (and p95) of several runs; the data is generated once and kept.
 """
 
@@ -372,6 +372,7 @@ def main() -> None:
     parser.add_argument("--import-rows", type=int, default=100_000)
     parser.add_argument("--claims-per-thread", type=int, default=50)
     parser.add_argument("--call-rows", type=int, default=1_000_000, help="CDR rows to ingest")
+    parser.add_argument("--call-jobs", type=int, help="processes storing calls (default: cores)")
     parser.add_argument("--report-runs", type=int, default=30, help="sales: report runs")
     parser.add_argument("--board-runs", type=int, default=30, help="sales: board requests")
     parser.add_argument("--import-lines", type=int, default=200_000, help="sales: 1С lines")
@@ -409,7 +410,7 @@ def main() -> None:
         ("dedup", lambda: bench_dedup(args.dedup_runs)),
         ("import", lambda: bench_import(args.import_rows)),
         ("claims", lambda: bench_claims(8, args.claims_per_thread)),
-        ("calls", lambda: calls.bench_calls(args.call_rows)),
+        ("calls", lambda: calls.bench_calls(args.call_rows, jobs=args.call_jobs)),
         ("calls-sqlite", lambda: bench_calls_sqlite(args.call_rows)),
         (
             "sales",

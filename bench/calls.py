@@ -70,13 +70,15 @@ def _records(rows: int, *, start: dt.datetime, seed: int, prefix: str) -> list[A
     return records
 
 
-def _ingest(records: list[Any], batch: int) -> tuple[float, int]:
-    from otdel.activities.calls import record_calls
+def _ingest(records: list[Any], batch: int, jobs: int) -> tuple[float, int]:
+    """As the CDR import stores them: `jobs` processes, `batch` records each per transaction."""
+    from otdel.activities.parallel_ingest import chunked, parallel_ingester
 
     created = 0
     started = time.perf_counter()
-    for start in range(0, len(records), batch):
-        created += record_calls(records[start : start + batch]).created
+    with parallel_ingester(jobs) as ingester:
+        for _, result in ingester.record_all(chunked(records, batch * ingester.jobs)):
+            created += result.created
     return time.perf_counter() - started, created
 
 
@@ -159,17 +161,19 @@ def _clean_up(team_id: int) -> None:
         cur.execute("VACUUM ANALYZE activities_activity")
 
 
-def bench_calls(rows: int, batch: int = 10_000, history: int = 200_000) -> dict[str, Any]:
+def bench_calls(rows: int, history: int = 200_000, jobs: int | None = None) -> dict[str, Any]:
     from django.db import connection, transaction
 
     from otdel.activities.call_policy import EffectiveCallPolicyDocument
     from otdel.activities.models import Call, EffectiveCallPolicy
     from otdel.activities.verdicts import reclassify
     from otdel.people.models import Team
+    from otdel.telephony.management.commands.asterisk_import_cdr import BATCH, default_jobs
 
+    batch, jobs = BATCH, jobs or default_jobs()
     team = Team.objects.get(name="Bench")
     now = team.created_at
-    result: dict[str, Any] = {"rows": rows, "batch": batch, "history": history}
+    result: dict[str, Any] = {"rows": rows, "batch": batch, "jobs": jobs, "history": history}
     _clean_up(team.pk)  # a run that was interrupted
     with connection.cursor() as cur:
         cur.execute(
@@ -180,12 +184,12 @@ def bench_calls(rows: int, batch: int = 10_000, history: int = 200_000) -> dict[
     try:
         # A month of history before the measured rows, committed and analysed.
         past = _records(history, start=now - dt.timedelta(days=30), seed=7, prefix="h")
-        _ingest(past, batch)
+        _ingest(past, batch, jobs)
         with connection.cursor() as cur:
             cur.execute("ANALYZE activities_call")
             cur.execute("ANALYZE activities_activity")
         records = _records(rows, start=now, seed=11, prefix="b")
-        ingest_s, created = _ingest(records, batch)
+        ingest_s, created = _ingest(records, batch, jobs)
         # Statistics as autovacuum would have them by now (it is off on the bench server): a
         # period past the last analysed call looks empty to the planner.
         with connection.cursor() as cur:

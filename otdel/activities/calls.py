@@ -1,5 +1,5 @@
 """Calls from the phone system become facts: stored once, matched to people and clients,
-judged by the team's effective-call policy, and shown on the client's timeline."""
+judged by the team's effective-call policy; each is its own entry on the client's timeline."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from django.db import connection, transaction
-from django.db.models import OuterRef, Subquery
 
 from otdel.activities import ingest_sql
-from otdel.activities.models import Activity, ActivityKind, Call, CallDirection
+from otdel.activities.models import Call, CallDirection
 from otdel.clients.models import ContactPhone
 from otdel.clients.normalize import ValidationFailure, normalize_phone
 from otdel.core import clock
@@ -177,20 +176,16 @@ def record_calls(records: Iterable[CallRecord]) -> IngestResult:
         # A parallel ingester may have stored some of them a moment ago: those are skipped.
         Call.objects.bulk_create(calls, ignore_conflicts=True, batch_size=1000)
         # Ours are the rows stamped with this batch's moment (created_at is never edited).
-        stored: list[Call] = []
+        stored: list[int] = []
         ids = [c.external_id for c in calls]
         for start in range(0, len(ids), 900):
             stored.extend(
                 Call.objects.filter(
-                    source__in=sources,
-                    external_id__in=ids[start : start + 900],
-                    created_at=now,
-                    activity__isnull=True,
-                )
+                    source__in=sources, external_id__in=ids[start : start + 900], created_at=now
+                ).values_list("pk", flat=True)
             )
-        add_to_timelines(stored)
         result.created = len(stored)
-        result.call_ids = [c.pk for c in stored]
+        result.call_ids = stored
         result.already_known += len(calls) - len(stored)
         judge_new_calls(result.call_ids)
     return result
@@ -222,48 +217,6 @@ def _record_calls_postgresql(records: list[CallRecord]) -> IngestResult:
                 + became,
             )
     return result
-
-
-def add_to_timelines(calls: list[Call]) -> None:
-    """Each call matched to a client appears on its timeline as an activity (also used when
-    an unknown number is resolved later)."""
-    matched = [c for c in calls if c.client_id is not None]
-    activities = Activity.objects.bulk_create(
-        [
-            Activity(
-                client_id=c.client_id,
-                author_id=c.user_id,
-                kind=ActivityKind.CALL,
-                occurred_at=c.started_at,
-                direction=c.direction if c.direction != CallDirection.INTERNAL else "",
-                talk_seconds=c.talk_seconds,
-                subject=c.get_disposition_display(),
-                source=c.source,
-                external_id=c.external_id,
-                self_reported=False,
-                created_at=c.created_at,
-            )
-            for c in matched
-        ],
-        batch_size=1000,
-    )
-    # Link each call to its timeline entry in one statement: they share (source, external_id).
-    linked = [a.external_id for a in activities]
-    for start in range(0, len(linked), 900):
-        Call.objects.filter(
-            source__in={a.source for a in activities},
-            external_id__in=linked[start : start + 900],
-            activity__isnull=True,
-        ).update(
-            activity_id=Subquery(
-                Activity.objects.filter(
-                    source=OuterRef("source"), external_id=OuterRef("external_id")
-                ).values("id")[:1]
-            )
-        )
-    by_key = {(a.source, a.external_id): a for a in activities}
-    for call in matched:
-        call.activity = by_key[(call.source, call.external_id)]
 
 
 def judge_new_calls(call_ids: list[int]) -> int:

@@ -1,17 +1,17 @@
 """Call ingestion on PostgreSQL, set-based, each call written once with its verdict.
 
 1. the batch is COPYed into a staging table;
-2. one statement matches extensions to people and numbers to clients by joins, skips calls
-   already stored, and gives each new call its id (and its timeline entry's id) up front;
+2. one statement matches extensions to people and numbers (each distinct number once) to
+   clients by joins, skips calls already stored, and gives each new call its id up front;
 3. the new calls join the verdict run with the later calls of their clients (a call arriving
    late is history to those), and are judged in SQL (otdel.activities.verdicts_sql,
    otdel.activities.judge_sql);
-4. one statement inserts the new calls with their verdicts and their timeline entries
-   (ON CONFLICT DO NOTHING: a parallel ingester may have stored some a moment ago); stored
-   calls whose verdict changed are updated. Their references (person, client, contact,
-   timeline entry) were read under a lock a delete's check waits for, taken before the
-   matching: the set-based checks of migration activities 0008 step aside for this statement
-   (0009).
+4. one statement inserts the new calls with their verdicts (ON CONFLICT DO NOTHING: a parallel
+   ingester may have stored some a moment ago); a call is its own entry on its client's
+   timeline, so nothing else is written. Stored calls whose verdict changed are updated. The
+   references (person, client, contact) were read under a lock a delete's check waits for,
+   taken before the matching: the set-based checks of migration activities 0008 step aside for
+   this statement (0009).
 
 Same rules as the portable path in otdel.activities.calls.
 """
@@ -23,19 +23,17 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from django.db import connection
 
 from otdel.activities import verdicts_sql
-from otdel.activities.models import Activity, ActivityKind, Call, CallDirection, CallDisposition
+from otdel.activities.models import Call, CallDirection
 from otdel.clients.models import Client, ContactPhone
 from otdel.people.models import User
 from otdel.telephony.models import PhoneAccount
 from otdel.telephony.records import CallRecord
 
 CALLS = Call._meta.db_table
-ACTIVITIES = Activity._meta.db_table
 STAGE = "otdel_call_stage"
 NEW = "otdel_call_new"
 
@@ -142,43 +140,48 @@ _SEQUENCES: dict[str, str] = {}
 
 def _match_new() -> int:
     """The staged calls not stored yet, matched and numbered; returns how many."""
-    calls_seq, activities_seq = _sequence(CALLS), _sequence(ACTIVITIES)
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {NEW}")
         cursor.execute(
             f"""
             CREATE TEMP TABLE {NEW} ON COMMIT DROP AS
-            SELECT s.*, nextval(%(calls_seq)s::regclass) AS id,
-                pa.user_id, m.contact_id, m.client_id, m.owner_id,
-                COALESCE(u.team_id, m.team_id) AS team,
-                CASE WHEN m.client_id IS NOT NULL
-                     THEN nextval(%(activities_seq)s::regclass) END AS activity_id
-            FROM {STAGE} s
-            LEFT JOIN {PhoneAccount._meta.db_table} pa
-                ON pa.source = s.source AND pa.account = s.account
-            LEFT JOIN {User._meta.db_table} u ON u.id = pa.user_id
-            -- A number shared by several live clients goes to the caller's own client first,
-            -- else to the lowest client id.
-            LEFT JOIN LATERAL (
-                SELECT p.contact_id, p.client_id, cl.owner_id, cl.team_id
-                FROM {ContactPhone._meta.db_table} p
+            -- Each distinct number is looked up once (a phone system reports the same numbers
+            -- again and again), among live clients' contacts.
+            WITH numbers AS MATERIALIZED (
+                SELECT DISTINCT their_e164 FROM {STAGE} WHERE their_e164 <> ''
+            ), found AS MATERIALIZED (
+                SELECT p.e164, p.id AS phone_id, p.contact_id, p.client_id, cl.owner_id,
+                       cl.team_id
+                FROM numbers n
+                JOIN {ContactPhone._meta.db_table} p ON p.e164 = n.their_e164
                 JOIN {Client._meta.db_table} cl
                     ON cl.id = p.client_id AND cl.merged_into_id IS NULL
-                WHERE s.their_e164 <> '' AND p.e164 = s.their_e164
-                ORDER BY (pa.user_id IS NOT NULL AND cl.owner_id = pa.user_id) DESC,
-                         p.client_id, p.id
-                LIMIT 1
-            ) m ON true
+            ), matched AS (
+                -- A number shared by several live clients goes to the caller's own client
+                -- first, else to the lowest client id.
+                SELECT DISTINCT ON (s.ord) s.*, pa.user_id, f.contact_id, f.client_id,
+                    f.owner_id, COALESCE(u.team_id, f.team_id) AS team
+                FROM {STAGE} s
+                LEFT JOIN {PhoneAccount._meta.db_table} pa
+                    ON pa.source = s.source AND pa.account = s.account
+                LEFT JOIN {User._meta.db_table} u ON u.id = pa.user_id
+                LEFT JOIN found f ON f.e164 = s.their_e164
+                ORDER BY s.ord, (pa.user_id IS NOT NULL AND f.owner_id = pa.user_id) DESC,
+                         f.client_id, f.phone_id
+            )
+            SELECT m.*, nextval(%(calls_seq)s::regclass) AS id
+            FROM matched m
             -- Re-sent records change nothing. A probe of the unique index per record, whatever
             -- the statistics say (an anti-join planned on a table analysed while nearly empty
             -- compared every record with every stored call).
             LEFT JOIN LATERAL (
                 SELECT true AS known FROM {CALLS} k
-                WHERE k.source = s.source AND k.external_id = s.external_id LIMIT 1
+                WHERE k.source = m.source AND k.external_id = m.external_id LIMIT 1
             ) k ON true
             WHERE k.known IS NULL
+            ORDER BY m.ord
             """,  # noqa: S608 - table names are ours
-            {"calls_seq": calls_seq, "activities_seq": activities_seq},
+            {"calls_seq": _sequence(CALLS)},
         )
         return cursor.rowcount
 
@@ -207,52 +210,33 @@ def _check_unmatched_numbers() -> None:
 
 
 def _insert_judged(now: dt.datetime) -> list[Stored]:
-    """Insert the new calls with their verdicts and timeline entries in one statement."""
-    labels = [(value, str(label)) for value, label in CallDisposition.choices]
-    subject = "CASE ins.disposition " + " ".join("WHEN %s THEN %s" for _ in labels)
-    subject += " ELSE ins.disposition END"
-    params: list[Any] = [now, now, ActivityKind.CALL, CallDirection.INTERNAL]
-    params += [p for pair in labels for p in pair]
+    """Insert the new calls with their verdicts in one statement (each is its own timeline
+    entry: nothing else is written)."""
     with connection.cursor() as cursor:
-        # Every reference was read under the lock `ingest` took first (or made here: the
-        # timeline entries): the statement's reference checks step aside, for it alone.
+        # Every reference was read under the lock `ingest` took first: the statement's
+        # reference checks step aside, for it alone.
         cursor.execute("SELECT set_config('otdel.refs_locked', 'on', true)")
         cursor.execute(
             f"""
-            WITH ins AS (
-                INSERT INTO {CALLS} (id, source, external_id, started_at, answered_at, ended_at,
-                    direction, disposition, talk_seconds, ring_seconds, account, user_id,
-                    their_number, their_e164, contact_id, client_id, recording_url,
-                    self_reported, raw, created_at, activity_id, effective, verdict_reasons,
-                    measure, classified_at)
-                SELECT n.id, n.source, n.external_id, n.started_at, n.answered_at, n.ended_at,
-                    n.direction, n.disposition, n.talk_seconds, n.ring_seconds, n.account,
-                    n.user_id, n.their_number, n.their_e164, n.contact_id, n.client_id,
-                    n.recording_url, false, n.raw, %s, n.activity_id, v.effective, v.reasons,
-                    v.measure, %s
-                FROM {NEW} n JOIN ({verdicts_sql.new_verdicts()}) v ON v.id = n.id
-                ORDER BY n.ord
-                -- Stored a moment ago by a parallel ingester: skipped (with its timeline id).
-                ON CONFLICT (source, external_id) DO NOTHING
-                RETURNING id, client_id, user_id, direction, disposition, talk_seconds,
-                    started_at, source, external_id, created_at, activity_id, effective
-            ), timeline AS (
-                INSERT INTO {ACTIVITIES} (id, client_id, author_id, kind, occurred_at,
-                    direction, talk_seconds, subject, body, source, external_id,
-                    self_reported, created_at)
-                SELECT ins.activity_id, ins.client_id, ins.user_id, %s, ins.started_at,
-                    CASE WHEN ins.direction = %s THEN '' ELSE ins.direction END,
-                    ins.talk_seconds, {subject}, '', ins.source, ins.external_id, false,
-                    ins.created_at
-                FROM ins WHERE ins.activity_id IS NOT NULL
-            )
+            INSERT INTO {CALLS} (id, source, external_id, started_at, answered_at, ended_at,
+                direction, disposition, talk_seconds, ring_seconds, account, user_id,
+                their_number, their_e164, contact_id, client_id, recording_url,
+                self_reported, raw, created_at, effective, verdict_reasons, measure,
+                classified_at)
+            SELECT n.id, n.source, n.external_id, n.started_at, n.answered_at, n.ended_at,
+                n.direction, n.disposition, n.talk_seconds, n.ring_seconds, n.account,
+                n.user_id, n.their_number, n.their_e164, n.contact_id, n.client_id,
+                n.recording_url, false, n.raw, %s, v.effective, v.reasons, v.measure, %s
+            FROM {NEW} n JOIN ({verdicts_sql.new_verdicts()}) v ON v.id = n.id
+            ORDER BY n.id
+            -- Stored a moment ago by a parallel ingester: skipped.
+            ON CONFLICT (source, external_id) DO NOTHING
             -- A start is read back only where a clock may need it (parsing 10,000 moments
             -- costs more than the rest of the answer).
-            SELECT id, client_id, user_id, direction, CASE WHEN effective THEN started_at END,
-                   effective
-            FROM ins
+            RETURNING id, client_id, user_id, direction,
+                CASE WHEN effective THEN started_at END, effective
             """,  # noqa: S608 - table names are ours, values are parameters
-            params,
+            [now, now],
         )
         stored = [Stored(*row) for row in cursor.fetchall()]
         cursor.execute("SELECT set_config('otdel.refs_locked', 'off', true)")
@@ -266,13 +250,15 @@ def ingest(
     stored, and (client, person, started) of stored later calls that became effective. `e164`
     maps a typed number to its E.164 candidate and whether it was checked (calls.quick_e164)."""
     with connection.cursor() as cursor:
-        # Before anything is read: a delete of a person, client, contact or timeline entry
-        # checks for references at its commit under a SHARE lock on these tables, which now
+        # Before anything is read: a delete of a person, client or contact checks for references at its commit under a SHARE lock on these tables, which now
         # waits for this transaction; one that checked first keeps this one waiting until it
         # committed, so the matching below no longer sees the row. Either way the references
         # the matching reads stay valid, and the insert needs no check of its own (migration
         # activities 0009).
-        cursor.execute(f"LOCK TABLE {CALLS}, {ACTIVITIES} IN ROW EXCLUSIVE MODE")
+        cursor.execute(f"LOCK TABLE {CALLS} IN ROW EXCLUSIVE MODE")
+        # A few statements over many rows: compiling them costs more than it saves (a third
+        # of a second for the matching of 100,000 calls).
+        cursor.execute("SET LOCAL jit = off")
     _stage(records, e164)
     if not _match_new():
         return [], []
@@ -283,6 +269,9 @@ def ingest(
                    client_id, team, raw -> 'outcomes', owner_id
             FROM {NEW}"""  # noqa: S608
     )
+    # Another ingester judging some of these clients finishes first (and its calls are then
+    # read as history): verdicts_sql.lock_clients.
+    verdicts_sql.lock_clients()
     verdicts_sql.add_later_calls()
     verdicts_sql.judge_run()
     became = verdicts_sql.write_stored(now)

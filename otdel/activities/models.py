@@ -25,7 +25,8 @@ class Direction(models.TextChoices):
 
 class Activity(models.Model):
     """Something a person did with a client. Facts from a system carry (source, external_id),
-    unique, so a re-sent record changes nothing; manual entries are self-reported."""
+    unique, so a re-sent record changes nothing; manual entries are self-reported. Calls from the
+    phone system are not activities: they are Call facts, on the timeline beside these."""
 
     # No single-column indexes: (client, occurred_at) and (author, occurred_at) serve every
     # lookup by client or author, and each extra index is written by every call stored.
@@ -140,8 +141,16 @@ class Call(models.Model):
     )
     recording_url = models.CharField(max_length=500, blank=True)
     self_reported = models.BooleanField(default=False)
-    activity = models.OneToOneField(
-        Activity, null=True, blank=True, on_delete=models.SET_NULL, related_name="call"
+    # A call a person logged by hand is shown through the timeline entry he wrote (with his
+    # notes); a call from the phone system is its own timeline entry and has none, so storing
+    # it writes one row, not two (docs/decisions.md).
+    activity = models.ForeignKey(
+        Activity,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="logged_calls",
+        db_index=False,
     )
     raw = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
@@ -164,7 +173,13 @@ class Call(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["source", "external_id"], name="call_source_external_unique"
-            )
+            ),
+            # One logged call per timeline entry; calls without one write no index entry.
+            models.UniqueConstraint(
+                fields=["activity"],
+                condition=models.Q(activity__isnull=False),
+                name="call_logged_activity_unique",
+            ),
         ]
         indexes = [
             models.Index(fields=["user", "started_at"], name="call_user_started"),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from otdel.activities.calls import add_to_timelines, judge_new_calls
+from otdel.activities.calls import judge_new_calls
 from otdel.activities.models import Call, CallDirection
 from otdel.audit.services import record
 from otdel.clients.models import Client, Contact, ContactPhone
@@ -132,8 +132,7 @@ def resolve_unknown_number(
         matched = Call.objects.filter(pk__in=ids, client__isnull=True).update(
             client_id=contact.client_id, contact_id=contact.pk
         )
-        calls = list(Call.objects.filter(pk__in=ids, activity__isnull=True))
-        add_to_timelines(calls)
+        # Matched, they are on the client's timeline (a call is its own entry) and judged.
         judge_new_calls(ids)
         record(
             actor=actor,

@@ -600,6 +600,7 @@ def judge_calls(call_ids: Sequence[int]) -> Judged:
         with transaction.atomic():
             verdicts_sql.start_run()
             verdicts_sql.add_ids(list(call_ids))
+            verdicts_sql.lock_clients()
             verdicts_sql.add_later_calls()
             count = verdicts_sql.judge_run()
             became = verdicts_sql.write_stored(clock.now())
@@ -620,6 +621,7 @@ def reclassify(team_id: int, *, since: dt.datetime) -> int:
     if connection.vendor == "postgresql":
         with transaction.atomic():
             verdicts_sql.start_run()
+            verdicts_sql.lock_all_clients()
             verdicts_sql.add_team_since(team_id, since)
             count = verdicts_sql.judge_run()
             verdicts_sql.write_stored(clock.now())

@@ -69,6 +69,50 @@ def start_run() -> None:
         )
 
 
+# A verdict depends on the client's other calls: two transactions judging calls of one client
+# at once would each miss the other's (both could count as "the one call of the day"). So a
+# judging transaction holds, until it ends, a lock on each partition of clients it judges,
+# taken in ascending order so that two of them never wait for each other in a circle;
+# ingesters working on different partitions run side by side (otdel.activities.parallel_ingest
+# splits a large import that way).
+PARTITION_BITS = 6
+CLIENT_PARTITIONS = 1 << PARTITION_BITS
+LOCK_CLASS = 7_346_101  # the namespace of these advisory locks (a number of ours)
+# A client's partition: the top PARTITION_BITS bits of a multiplicative hash of its id (Knuth's), so that
+# ids in steps (every 4th, every 20th) still spread over every partition; the same in SQL.
+_HASH = 2_654_435_761
+
+
+def client_partition(client_id: int) -> int:
+    """The lock partition of a client (as client_partition_sql computes it)."""
+    return ((client_id % 2**32) * _HASH % 2**32) >> (32 - PARTITION_BITS)
+
+
+def client_partition_sql(column: str) -> str:
+    shift = 32 - PARTITION_BITS
+    return f"((({column} %% 4294967296) * {_HASH} %% 4294967296) >> {shift})::int"
+
+
+def lock_clients() -> None:
+    """Wait for, then hold, the partitions of the run's clients (before any history is read)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT pg_advisory_xact_lock(%s, p) FROM (
+                    SELECT DISTINCT {client_partition_sql("client_id")} AS p FROM {RUN}
+                    WHERE client_id IS NOT NULL ORDER BY 1) partitions""",  # noqa: S608
+            [LOCK_CLASS],
+        )
+
+
+def lock_all_clients() -> None:
+    """Every partition: a team's whole period is about to be read and judged again."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, p) FROM generate_series(0, %s - 1) p ORDER BY p",
+            [LOCK_CLASS, CLIENT_PARTITIONS],
+        )
+
+
 def add_ids(call_ids: list[int]) -> None:
     """Stored calls, by id."""
     with connection.cursor() as cursor:

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from otdel.activities.models import Activity
+from otdel.activities.models import Activity, Call
 from otdel.clients.models import Client, Contact, ContactPhone
 from otdel.clients.normalize import format_phone, normalize_name
 from otdel.core.errors import NotFound
@@ -96,16 +96,28 @@ def contacts_for(viewer: User, client: Client) -> list[ContactView]:
 
 
 def activities_for(viewer: User, client: Client, *, limit: int = 200) -> QuerySet[Activity]:
-    """Activities on the client (and on clients merged into it), newest first."""
+    """Activities logged on the client (and on clients merged into it), newest first; a logged
+    call comes with its fact (`logged_calls`: its verdict)."""
     return (
         Activity.objects.filter(client=client)
-        .select_related("author", "call")
+        .select_related("author")
+        .prefetch_related("logged_calls")
         .order_by("-occurred_at", "-id")[:limit]
     )
 
 
+def phone_calls_for(viewer: User, client: Client, *, limit: int = 200) -> QuerySet[Call]:
+    """Calls the phone system reported with the client (and with clients merged into it),
+    newest first: each is its own timeline entry (a logged call is shown by its activity)."""
+    return (
+        Call.objects.filter(client=client, activity__isnull=True)
+        .select_related("user")
+        .order_by("-started_at", "-id")[:limit]
+    )
+
+
 def timeline(viewer: User, client: Client, *, limit: int = 300) -> list[dict[str, Any]]:
-    """One history: ownership events, activities and transfer steps, newest first."""
+    """One history: ownership events, activities, calls and transfer steps, newest first."""
     from otdel.ownership.selectors import history
 
     events: list[dict[str, Any]] = [
@@ -115,6 +127,10 @@ def timeline(viewer: User, client: Client, *, limit: int = 300) -> list[dict[str
         {"at": a.occurred_at, "type": "activity", "obj": a}
         for a in activities_for(viewer, client, limit=limit)
     ]
+    calls: list[dict[str, Any]] = [
+        {"at": c.started_at, "type": "call", "obj": c}
+        for c in phone_calls_for(viewer, client, limit=limit)
+    ]
     transfers: list[dict[str, Any]] = [
         {"at": t.created_at, "type": "transfer", "obj": t}
         for t in client.transfer_requests.select_related("requester", "owner", "decided_by")[:limit]
@@ -123,6 +139,6 @@ def timeline(viewer: User, client: Client, *, limit: int = 300) -> list[dict[str
         {"at": m.updated_at, "type": "merged", "obj": m}
         for m in Client.objects.filter(merged_into=client)
     ]
-    return sorted(chain(events, acts, transfers, merged), key=lambda x: x["at"], reverse=True)[
-        :limit
-    ]
+    return sorted(
+        chain(events, acts, calls, transfers, merged), key=lambda x: x["at"], reverse=True
+    )[:limit]

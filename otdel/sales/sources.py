@@ -7,7 +7,7 @@ In order (the first that applies wins):
    **new_hunt** — the person the deal is for created the client;
    **pool** — he got the client by a claim from the pool (the last owner change was his claim);
 3. **reactivation** — the client showed no sign of life for N days (the team's cadence rule
-   "N days without a shipment"): no shipment, no completed deal, no activity; contacts of the
+   "N days without a shipment"): no shipment, no completed deal, no activity or call; contacts of the
    last REVIVAL_DAYS do not count, since they are the reactivation itself;
 4. **own_base** — otherwise.
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from django.db.models import Max
 
-from otdel.activities.models import Activity
+from otdel.activities.models import Activity, Call
 from otdel.clients.models import Client
 from otdel.ownership.models import EventKind, OwnershipEvent
 from otdel.planning.cadences import cadence_in_force
@@ -77,10 +77,19 @@ def source_for(client: Client, person_id: int, *, inbound: bool, at: dt.datetime
                 },
             )
     days = cadence_in_force(client.team_id, at).doc.reactivation_after_days
-    last_activity = Activity.objects.filter(
-        client=client, occurred_at__lt=at - dt.timedelta(days=REVIVAL_DAYS)
-    ).aggregate(at=Max("occurred_at"))["at"]
-    signs = [m for m in (client.created_at, client.last_shipment_at, last_won, last_activity) if m]
+    before = at - dt.timedelta(days=REVIVAL_DAYS)
+    last_activity = Activity.objects.filter(client=client, occurred_at__lt=before).aggregate(
+        at=Max("occurred_at")
+    )["at"]
+    # A call the phone system reported is its own timeline entry, not an activity.
+    last_call = Call.objects.filter(client=client, started_at__lt=before).aggregate(
+        at=Max("started_at")
+    )["at"]
+    signs = [
+        m
+        for m in (client.created_at, client.last_shipment_at, last_won, last_activity, last_call)
+        if m
+    ]
     last_sign = max(signs) if signs else None
     if last_sign is None or last_sign < at - dt.timedelta(days=days):
         return SourceVerdict(

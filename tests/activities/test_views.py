@@ -131,7 +131,8 @@ def test_the_operator_attaches_a_number_from_the_page(client, head, manager, fro
     assert response.status_code == 302
     call.refresh_from_db()
     assert call.client_id == target.pk
-    assert call.activity is not None
+    page = client.get(f"/clients/{target.pk}/").content.decode()
+    assert f'data-call="{call.pk}"' in page  # now on the client's timeline
 
 
 def test_only_the_head_opens_the_call_policy_editor(client, manager, head, frozen_clock):

@@ -14,6 +14,7 @@ from otdel.core.errors import Forbidden, Invalid
 from otdel.ownership import services as ownership
 from otdel.sales import services
 from otdel.sales.models import Deal, DealEvent, DealEventKind, DealSource, Handoff
+from tests.activities.calls import make_call
 from tests.factories import make_client
 from tests.sales.conftest import hand_to_order_manager, open_deal
 
@@ -54,6 +55,19 @@ def test_an_assigned_live_client_is_the_owner_s_base(head, other_manager, pipeli
     client = make_client(head, owner=other_manager)
     frozen_clock.advance(dt.timedelta(days=100))
     _activity(client, other_manager, clock.now() - dt.timedelta(days=30))
+    deal = open_deal(other_manager, client=client)
+    assert deal.source == DealSource.OWN_BASE
+
+
+def test_a_call_the_phone_system_reported_is_a_sign_of_life(
+    head, other_manager, pipeline, frozen_clock
+):
+    """A phone-system call is its own timeline entry (no activity is written for it): a month-old
+    one still keeps the client out of reactivation."""
+    client = make_client(head, owner=other_manager, phones=["+74951112233"])
+    frozen_clock.advance(dt.timedelta(days=100))
+    make_call(user=other_manager, client=client, at=clock.now() - dt.timedelta(days=30))
+    assert not Activity.objects.filter(client=client).exists()
     deal = open_deal(other_manager, client=client)
     assert deal.source == DealSource.OWN_BASE
 

@@ -15,6 +15,7 @@ from django.db import connection
 from django.urls import include, path
 
 from otdel.activities.models import Call, CallDirection, CallDisposition
+from otdel.clients.selectors import phone_calls_for
 from otdel.core import clock
 from otdel.telephony.models import PhoneAccount, WebhookDelivery, WebhookRateWindow
 from otdel.telephony.providers import generic, mango, zadarma
@@ -95,7 +96,8 @@ def test_mango_summary_becomes_a_call_of_the_manager_with_his_client(client, pbx
     assert call.talk_seconds == 170 and call.ring_seconds == 10
     assert call.their_number == "84957770011" and call.account == "101"
     assert call.started_at == clock.now().replace(microsecond=0) - dt.timedelta(minutes=4)
-    assert call.activity is not None  # on the client's timeline
+    # On the client's timeline as itself: no copy of it is written as an activity.
+    assert list(phone_calls_for(manager, pbx)) == [call] and call.activity is None
     assert "sign" not in call.raw and "vpbx_api_key" not in call.raw
 
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from itertools import islice
+import os
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from otdel.activities.calls import record_calls
+from otdel.activities.parallel_ingest import chunked, parallel_ingester
 from otdel.telephony.providers.asterisk.cdr import FORMATS, ParseReport, records_from_file
 from otdel.telephony.providers.asterisk.cel import CEL_FORMATS, AnswerIndex, answers_from_file
 from otdel.telephony.providers.asterisk.options import add_dialect_arguments, dialect_from_options
 
-BATCH = 5000
+# Records each process stores in one transaction (its share of a chunk).
+BATCH = 10_000
+
+
+def default_jobs() -> int:
+    """Processes storing calls at once: the machine's cores, up to 4."""
+    return min(os.cpu_count() or 1, 4)
 
 
 class Command(BaseCommand):
@@ -33,6 +39,12 @@ class Command(BaseCommand):
             "click-to-call's talk time then starts when the client answered, not the manager",
         )
         parser.add_argument("--cel-format", choices=CEL_FORMATS)
+        parser.add_argument(
+            "--jobs",
+            type=int,
+            default=default_jobs(),
+            help="processes storing calls at once (PostgreSQL; default: the cores, up to 4)",
+        )
         add_dialect_arguments(parser)
 
     def _answers(self, paths: list[str], fmt: str | None, zone: Any) -> AnswerIndex:
@@ -54,28 +66,31 @@ class Command(BaseCommand):
         dialect = dialect_from_options(options)
         answers = self._answers(options["cel"], options["cel_format"], dialect.zone)
         totals = {"calls": 0, "created": 0, "already_known": 0, "unknown_numbers": 0}
-        for path in options["paths"]:
-            report = ParseReport()
-            try:
-                records = records_from_file(
-                    path,
-                    fmt=options["format"],
-                    source=options["source"],
-                    dialect=dialect,
-                    report=report,
-                    answers=answers,
-                )
-                while batch := list(islice(records, BATCH)):
-                    result = record_calls(batch)
-                    totals["calls"] += len(batch)
-                    totals["created"] += result.created
-                    totals["already_known"] += result.already_known
-                    totals["unknown_numbers"] += result.unknown_numbers
-            except OSError as exc:
-                raise CommandError(f"{path}: {exc}") from None
-            for error in report.errors:
-                self.stderr.write(f"{path}: {error}")
-            self.stdout.write(f"{path}: {report.rows} rows, {len(report.errors)} skipped")
+        jobs = max(options["jobs"], 1)
+        with parallel_ingester(jobs) as ingester:
+            for path in options["paths"]:
+                report = ParseReport()
+                try:
+                    records = records_from_file(
+                        path,
+                        fmt=options["format"],
+                        source=options["source"],
+                        dialect=dialect,
+                        report=report,
+                        answers=answers,
+                    )
+                    for batch, result in ingester.record_all(
+                        chunked(records, BATCH * ingester.jobs)
+                    ):
+                        totals["calls"] += len(batch)
+                        totals["created"] += result.created
+                        totals["already_known"] += result.already_known
+                        totals["unknown_numbers"] += result.unknown_numbers
+                except OSError as exc:
+                    raise CommandError(f"{path}: {exc}") from None
+                for error in report.errors:
+                    self.stderr.write(f"{path}: {error}")
+                self.stdout.write(f"{path}: {report.rows} rows, {len(report.errors)} skipped")
         self.stdout.write(
             "calls {calls}: {created} new, {already_known} already known, "
             "{unknown_numbers} with an unknown number".format(**totals)
