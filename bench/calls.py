@@ -3,7 +3,8 @@ bare COPY of the same rows, and re-judging every call under a new policy version
 the verdicts that change).
 
 The calls table first gets a history (committed and analysed, as a production table has), then
-the measured rows are ingested batch by batch, each batch committed as the importer commits it.
+the measured rows are ingested as the CDR import stores them: its processes (one per core, up
+to 4), each committing its batch.
 Afterwards every bench call, its timeline entry and policy version is deleted and the clients'
 clocks are put back, so the other benchmarks see the same department on every run.
 """
@@ -159,6 +160,9 @@ def _clean_up(team_id: int) -> None:
     with connection.cursor() as cur:
         cur.execute("VACUUM ANALYZE activities_call")
         cur.execute("VACUUM ANALYZE activities_activity")
+        # What autovacuum (off on the bench server) does to the catalogs: the temporary tables
+        # of earlier runs and of other benchmarks leave dead rows there.
+        cur.execute("VACUUM pg_class, pg_attribute, pg_type, pg_depend, pg_statistic")
 
 
 def bench_calls(rows: int, history: int = 200_000, jobs: int | None = None) -> dict[str, Any]:

@@ -60,10 +60,11 @@ def _day(column: str) -> str:
     return f"(({column} AT TIME ZONE '{TZ}')::date - DATE '2000-01-01')"
 
 
-def _policies() -> tuple[list[tuple[Any, ...]], dt.timedelta, int, bool, bool]:
+def _policies() -> tuple[list[tuple[Any, ...]], dt.timedelta, dt.timedelta, int, bool, bool]:
     """One row per version (index 0: the defaults, for calls before any version), the
-    lookback every rule needs, the shortest minimum talk, and whether any version requires
-    outcomes or counts once per more than one day."""
+    lookback every rule needs, how far back a counted call can stop another from counting,
+    the shortest minimum talk, and whether any version requires outcomes or counts once per
+    more than one day."""
     default = EffectiveCallPolicyDocument()
     rows: list[tuple[Any, ...]] = []
     docs = [default]
@@ -99,10 +100,12 @@ def _policies() -> tuple[list[tuple[Any, ...]], dt.timedelta, int, bool, bool]:
         end = following[2] if following is not None and following[1] == team else None
         rows.append(row(n + 1, pk, team, start, end, doc))
     lookback = dt.timedelta(days=max(d.lookback_days for d in docs))
+    # In days of the wall calendar: a day more covers any time of the first day.
+    counted_back = dt.timedelta(days=max(d.once_per_client_days for d in docs) + 1)
     min_talk = min(d.min_talk_seconds for d in docs)
     outcomes = any(d.required_outcomes for d in docs)
     deep = any(d.once_per_client_days >= 2 for d in docs)
-    return rows, lookback, min_talk, outcomes, deep
+    return rows, lookback, counted_back, min_talk, outcomes, deep
 
 
 def _create_policies(rows: list[tuple[Any, ...]]) -> None:
@@ -227,7 +230,12 @@ FAILED = " OR ".join(
 
 
 def _create_verdicts(
-    run: str, extra: str, lookback: dt.timedelta, min_talk: int, outcomes: bool
+    run: str,
+    extra: str,
+    lookback: dt.timedelta,
+    counted_back: dt.timedelta,
+    min_talk: int,
+    outcomes: bool,
 ) -> None:
     """Every rule but "once per N days", per call of the run: whether some rule fails, the
     callback's age and whether it is stale, and the facts the reasons are written from.
@@ -244,6 +252,7 @@ def _create_verdicts(
     failed = f"({FAILED} OR {F_OUTCOMES})" if outcomes else f"({FAILED})"
     params: dict[str, Any] = {
         "lookback": lookback,
+        "counted_back": counted_back,
         "min_talk": min_talk,
         "inbound": CallDirection.INBOUND,
         "outbound": CallDirection.OUTBOUND,
@@ -255,8 +264,24 @@ def _create_verdicts(
             f"""
             CREATE TEMP TABLE {VERD} ON COMMIT DROP AS
             WITH k AS MATERIALIZED (
-                SELECT client_id, min(started_at) AS lo, max(started_at) AS hi
-                FROM {run} WHERE client_id IS NOT NULL GROUP BY client_id
+                -- Each client's history before its first call in the run: from its latest
+                -- inbound call within the lookback (older calls are in callback segments that
+                -- are over) or from the last days a counted call can stop another from
+                -- counting, whichever is earlier. The latest inbound call is found by walking
+                -- back from the run; the rest of the lookback is not read.
+                SELECT f.client_id, f.lo, f.hi,
+                       GREATEST(LEAST(li.at, f.lo - %(counted_back)s),
+                                f.lo - %(lookback)s) AS since
+                FROM (
+                    SELECT client_id, min(started_at) AS lo, max(started_at) AS hi
+                    FROM {run} WHERE client_id IS NOT NULL GROUP BY client_id
+                ) f
+                LEFT JOIN LATERAL (
+                    SELECT c.started_at AS at FROM {CALLS} c
+                    WHERE c.client_id = f.client_id AND c.direction = %(inbound)s
+                      AND c.started_at >= f.lo - %(lookback)s AND c.started_at < f.lo
+                    ORDER BY c.started_at DESC LIMIT 1
+                ) li ON true
             ), t AS (
                 SELECT r.id, true AS in_run, r.is_new, r.started_at, r.direction, r.disposition,
                        r.talk_seconds, r.self_reported, r.user_id, r.client_id,
@@ -273,7 +298,7 @@ def _create_verdicts(
                 UNION ALL
                 -- The other calls of the run's clients that matter to a rule (inbound calls,
                 -- answered outbound calls long enough for some version, effective calls):
-                -- those before the client's first call in the run, within the lookback...
+                -- those before the client's first call in the run, since `since`...
                 SELECT c.id, false, false, c.started_at, c.direction, c.disposition,
                        c.talk_seconds, NULL, c.user_id, c.client_id, NULL, NULL, NULL, c.effective
                 FROM k
@@ -282,7 +307,7 @@ def _create_verdicts(
                            c.user_id, c.client_id, c.effective
                     FROM {CALLS} c
                     WHERE c.client_id = k.client_id
-                      AND c.started_at >= k.lo - %(lookback)s AND c.started_at < k.lo
+                      AND c.started_at >= k.since AND c.started_at < k.lo
                       AND {relevant}
                     OFFSET 0  -- kept a probe per client: flattened, it scans every call
                 ) c
@@ -444,10 +469,10 @@ def judge_run(run: str, extra: str, *, large: bool = False) -> None:
     """Judge every call of the run table; `verdicts_select` then yields the verdicts, until
     `end_run`. The run holds every call of its clients from the client's first call in the
     run on, but those in `extra` (history, not judged); `large`: many calls (re-judging)."""
-    rows, lookback, min_talk, outcomes, deep = _policies()
+    rows, lookback, counted_back, min_talk, outcomes, deep = _policies()
     _create_policies(rows)
     _create_owner_spans(run)
-    _create_verdicts(run, extra, lookback, min_talk, outcomes)
+    _create_verdicts(run, extra, lookback, counted_back, min_talk, outcomes)
     _create_chain(deep)
     if large:
         with connection.cursor() as cursor:
