@@ -401,7 +401,7 @@ def main() -> None:
         print("Generating the benchmark department (once)…", flush=True)
         generate.generate()
     what = set(args.what)
-    if "all" in what:  # "calls", "calls-sqlite" (issue 3) and "sales" (issue 4) only when named
+    if "all" in what:  # "calls", "calls-sqlite", "calls-cdr" (issue 3), "sales" (4): when named
         what = {"sweep", "pages", "dedup", "import", "claims"}
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M %Z")}
     steps = [
@@ -412,6 +412,7 @@ def main() -> None:
         ("claims", lambda: bench_claims(8, args.claims_per_thread)),
         ("calls", lambda: calls.bench_calls(args.call_rows, jobs=args.call_jobs)),
         ("calls-sqlite", lambda: bench_calls_sqlite(args.call_rows)),
+        ("calls-cdr", lambda: calls.bench_cdr_file(args.call_rows, jobs=args.call_jobs)),
         (
             "sales",
             lambda: sales_bench.bench_sales(

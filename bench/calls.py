@@ -244,3 +244,86 @@ def bench_calls(rows: int, history: int = 200_000, jobs: int | None = None) -> d
     finally:
         _clean_up(team.pk)
     return result
+
+
+def _cdr_line(n: int, r: Any) -> str:
+    """A record as the line Asterisk 22's cdr_csv writes for it (Master.csv, local times)."""
+    start = r.started_at.astimezone(dt.timezone(dt.timedelta(hours=3))).replace(tzinfo=None)
+    talk = r.talk_seconds
+    answer = f'"{start + dt.timedelta(seconds=3):%Y-%m-%d %H:%M:%S}"' if talk else ""
+    end = start + dt.timedelta(seconds=3 + talk if talk else 15)
+    status = "ANSWERED" if talk else "NO ANSWER"
+    uid = f"1796{n:07d}.{n}"
+    times = f'"{start:%Y-%m-%d %H:%M:%S}",{answer},"{end:%Y-%m-%d %H:%M:%S}"'
+    tail = f'{(end - start).seconds},{talk},"{status}","DOCUMENTATION","{uid}"'
+    ext, number = r.account, r.their_number
+    if r.direction == "out":
+        return (
+            f'"{ext}","{ext}","{number}","from-managers","""M"" <{ext}>",'
+            f'"PJSIP/{ext}-{n:08x}","PJSIP/carrier-{n:08x}","Dial","PJSIP/{number}@carrier,20",'
+            f'{times},{tail},"","{ext}","{uid}",{n}\n'
+        )
+    return (
+        f'"","{number}","74950000{ext}","from-trunk",""""" <{number}>",'
+        f'"PJSIP/carrier-{n:08x}","PJSIP/{ext}-{n:08x}","Dial","PJSIP/{ext},15",'
+        f'{times},{tail},"","{ext}","{uid}",{n}\n'
+    )
+
+
+def bench_cdr_file(rows: int, history: int = 200_000, jobs: int | None = None) -> dict[str, Any]:
+    """The same kind of records written as a cdr_csv Master.csv and imported by the command a
+    PBX's administrator runs (`asterisk_import_cdr`): the parsing in Python included."""
+    import tempfile
+    from pathlib import Path
+
+    from django.core.management import call_command
+    from django.db import connection
+
+    from otdel.activities.models import Call
+    from otdel.people.models import Team
+    from otdel.telephony.management.commands.asterisk_import_cdr import default_jobs
+
+    jobs = jobs or default_jobs()
+    team = Team.objects.get(name="Bench")
+    now = team.created_at
+    result: dict[str, Any] = {"rows": rows, "jobs": jobs, "history": history}
+    _clean_up(team.pk)
+    with connection.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE bench_clock_backup AS SELECT id, activity_clock_at, return_warned_at"
+            " FROM clients_client WHERE team_id = %s",
+            [team.pk],
+        )
+    try:
+        past = _records(history, start=now - dt.timedelta(days=30), seed=7, prefix="h")
+        from otdel.telephony.management.commands.asterisk_import_cdr import BATCH
+
+        _ingest(past, BATCH, jobs)
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE activities_call")
+        records = _records(rows, start=now, seed=11, prefix="b")
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "Master.csv"
+            with path.open("w") as out:
+                out.writelines(_cdr_line(n, r) for n, r in enumerate(records))
+            report = io.StringIO()
+            started = time.perf_counter()
+            call_command(
+                "asterisk_import_cdr",
+                str(path),
+                "--source",
+                SOURCE,
+                "--jobs",
+                str(jobs),
+                stdout=report,
+            )
+            import_s = time.perf_counter() - started
+        result.update(
+            import_s=round(import_s, 1),
+            import_rows_per_s=round(rows / import_s),
+            stored=Call.objects.filter(source=SOURCE, external_id__startswith="1796").count(),
+            report=report.getvalue().strip().splitlines()[-1],
+        )
+    finally:
+        _clean_up(team.pk)
+    return result

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import connection
+from django.db import DataError, connection, transaction
 
 from otdel.activities import judge_sql
 from otdel.activities.models import Call
@@ -51,7 +51,14 @@ def start_run() -> None:
         # out to disk (PostgreSQL fixes the size at the first use of a temporary table).
         cursor.execute("SELECT pg_my_temp_schema() = 0")
         if cursor.fetchone()[0]:
-            cursor.execute("SET temp_buffers = '256MB'")
+            try:
+                # In a savepoint: a session whose earlier transaction used temporary tables
+                # and was rolled back has no temporary schema any more but has its buffers,
+                # and refuses the change (the default size then stays).
+                with transaction.atomic():
+                    cursor.execute("SET temp_buffers = '256MB'")
+            except DataError:
+                pass
         cursor.execute(f"DROP TABLE IF EXISTS {RUN}")
         cursor.execute(f"DROP TABLE IF EXISTS {EXTRA}")
         cursor.execute(

@@ -10,6 +10,8 @@ from decimal import Decimal
 
 from otdel.clients.models import Client
 from otdel.core import clock
+from otdel.core.errors import DomainError
+from otdel.ownership import services as ownership
 from otdel.people.models import Team, User
 from otdel.sales import services
 from otdel.sales.models import Handoff, HandoffStatus, ProductCategory
@@ -40,6 +42,17 @@ BRIEF = {
 
 def _at(moment: dt.datetime) -> None:
     clock.freeze(moment)
+
+
+def _claim_one(user: User, team: Team) -> Client:
+    """Everything the person had went back to the pool in the demo's history (it can happen,
+    returns are random): he claims a pool client, as he would, within the rules."""
+    for client in Client.objects.live().filter(team=team, owner__isnull=True).order_by("pk")[:50]:
+        try:
+            return ownership.claim(client.pk, actor=user, reason="Демо: новый клиент для сделки")
+        except DomainError:
+            continue  # a cooldown on this one, say: the next
+    raise RuntimeError(f"the demo found no client for {user.username}")
 
 
 def build_sales(users: dict[str, User], team: Team, real_now: dt.datetime) -> int:
@@ -74,6 +87,8 @@ def build_sales(users: dict[str, User], team: Team, real_now: dt.datetime) -> in
         # The base the demo history left this person may be small (returns to the pool are
         # random): take the index-th of his clients, wrapping around.
         owned = list(Client.objects.live().filter(owner=users[username]).order_by("pk")[:10])
+        if not owned:
+            owned = [_claim_one(users[username], team)]
         return owned[index % len(owned)]
 
     def deal(username: str, index: int, title: str, amount: str, days_ago: float) -> int:

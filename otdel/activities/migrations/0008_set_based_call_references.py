@@ -28,6 +28,8 @@ constraint back (correct, only slower); tests/activities/test_judge_sql_referenc
 
 from django.db import migrations
 
+from otdel.activities.migrations._foreign_keys import drop_foreign_keys
+
 # (child table, column, parent table)
 REFERENCES = [
     ("activities_call", "user_id", "people_user"),
@@ -166,17 +168,8 @@ def forwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     run = schema_editor.execute
-    with schema_editor.connection.cursor() as cursor:
-        for child, column, parent in REFERENCES:
-            cursor.execute(
-                """SELECT c.conname FROM pg_constraint c
-                   JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
-                   WHERE c.contype = 'f' AND c.conrelid = %s::regclass
-                     AND c.confrelid = %s::regclass AND a.attname = %s""",
-                [child, parent, column],
-            )
-            for (name,) in cursor.fetchall():
-                run(f'ALTER TABLE {child} DROP CONSTRAINT "{name}"')
+    for child, column, parent in REFERENCES:
+        drop_foreign_keys(schema_editor, child, column, parent)
     run(FUNCTIONS, None)  # no parameters: the % signs are the functions' own
     for child in CHILDREN:
         pairs = [v for c, col, parent in REFERENCES if c == child for v in (col, parent)]

@@ -21,6 +21,8 @@ import importlib
 
 from django.db import migrations
 
+from otdel.activities.migrations._foreign_keys import drop_foreign_keys
+
 REFS_WRITTEN = r"""
 -- Statement trigger: every value of each column (TG_ARGV: column, parent pairs) among the rows
 -- the statement wrote (new_rows, visible only in this function) must exist in its parent;
@@ -115,17 +117,8 @@ def backwards(apps, schema_editor):
 def drop_foreign_key(apps, schema_editor):
     """Going back, the column returns without the foreign key 0008 replaced (its checks come
     back with the triggers above)."""
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(
-            """SELECT c.conname FROM pg_constraint c
-               JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
-               WHERE c.contype = 'f' AND c.conrelid = 'activities_call'::regclass
-                 AND a.attname = 'verdict_policy_id'"""
-        )
-        for (name,) in cursor.fetchall():
-            schema_editor.execute(f'ALTER TABLE activities_call DROP CONSTRAINT "{name}"')
+    if schema_editor.connection.vendor == "postgresql":
+        drop_foreign_keys(schema_editor, "activities_call", "verdict_policy_id")
 
 
 class Migration(migrations.Migration):

@@ -9,6 +9,8 @@ field's change brings the constraint back, it is dropped again.
 
 from django.db import migrations, models
 
+from otdel.activities.migrations._foreign_keys import drop_foreign_keys
+
 # The timeline entries the ingestion wrote for phone-system calls (self-reported calls' entries
 # are what the person typed: kept).
 DETACH = """UPDATE activities_call SET activity_id = NULL WHERE activity_id IN
@@ -39,17 +41,8 @@ def restore(apps, schema_editor):
 
 def drop_foreign_key(apps, schema_editor):
     """0008 checks the link set-based; a foreign key the field's change added goes again."""
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(
-            """SELECT c.conname FROM pg_constraint c
-               JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
-               WHERE c.contype = 'f' AND c.conrelid = 'activities_call'::regclass
-                 AND a.attname = 'activity_id'"""
-        )
-        for (name,) in cursor.fetchall():
-            schema_editor.execute(f'ALTER TABLE activities_call DROP CONSTRAINT "{name}"')
+    if schema_editor.connection.vendor == "postgresql":
+        drop_foreign_keys(schema_editor, "activities_call", "activity_id")
 
 
 class Migration(migrations.Migration):
