@@ -15,6 +15,8 @@ import datetime as dt
 import io
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 SOURCE = "bench-pbx"
@@ -165,19 +167,18 @@ def _clean_up(team_id: int) -> None:
         cur.execute("VACUUM pg_class, pg_attribute, pg_type, pg_depend, pg_statistic")
 
 
-def bench_calls(rows: int, history: int = 200_000, jobs: int | None = None) -> dict[str, Any]:
-    from django.db import connection, transaction
+@contextmanager
+def _with_history(history: int, jobs: int) -> Iterator[tuple[Any, dt.datetime]]:
+    """The bench team with a month of calls before the measured ones (ingested as the import
+    stores them, committed and analysed); (team, the moment the measured calls end). Afterwards
+    every bench call is deleted and the clients' clocks are put back."""
+    from django.db import connection
 
-    from otdel.activities.call_policy import EffectiveCallPolicyDocument
-    from otdel.activities.models import Call, EffectiveCallPolicy
-    from otdel.activities.verdicts import reclassify
     from otdel.people.models import Team
-    from otdel.telephony.management.commands.asterisk_import_cdr import BATCH, default_jobs
+    from otdel.telephony.management.commands.asterisk_import_cdr import BATCH
 
-    batch, jobs = BATCH, jobs or default_jobs()
     team = Team.objects.get(name="Bench")
     now = team.created_at
-    result: dict[str, Any] = {"rows": rows, "batch": batch, "jobs": jobs, "history": history}
     _clean_up(team.pk)  # a run that was interrupted
     with connection.cursor() as cur:
         cur.execute(
@@ -186,12 +187,27 @@ def bench_calls(rows: int, history: int = 200_000, jobs: int | None = None) -> d
             [team.pk],
         )
     try:
-        # A month of history before the measured rows, committed and analysed.
         past = _records(history, start=now - dt.timedelta(days=30), seed=7, prefix="h")
-        _ingest(past, batch, jobs)
+        _ingest(past, BATCH, jobs)
         with connection.cursor() as cur:
             cur.execute("ANALYZE activities_call")
             cur.execute("ANALYZE activities_activity")
+        yield team, now
+    finally:
+        _clean_up(team.pk)
+
+
+def bench_calls(rows: int, history: int = 200_000, jobs: int | None = None) -> dict[str, Any]:
+    from django.db import connection, transaction
+
+    from otdel.activities.call_policy import EffectiveCallPolicyDocument
+    from otdel.activities.models import Call, EffectiveCallPolicy
+    from otdel.activities.verdicts import reclassify
+    from otdel.telephony.management.commands.asterisk_import_cdr import BATCH, default_jobs
+
+    batch, jobs = BATCH, jobs or default_jobs()
+    result: dict[str, Any] = {"rows": rows, "batch": batch, "jobs": jobs, "history": history}
+    with _with_history(history, jobs) as (team, now):
         records = _records(rows, start=now, seed=11, prefix="b")
         ingest_s, created = _ingest(records, batch, jobs)
         # Statistics as autovacuum would have them by now (it is off on the bench server): a
@@ -241,8 +257,6 @@ def bench_calls(rows: int, history: int = 200_000, jobs: int | None = None) -> d
             rewritten=Call.objects.filter(source=SOURCE, classified_at__gte=mark).count(),
             effective=Call.objects.filter(source=SOURCE, effective=True).count(),
         )
-    finally:
-        _clean_up(team.pk)
     return result
 
 
@@ -277,30 +291,13 @@ def bench_cdr_file(rows: int, history: int = 200_000, jobs: int | None = None) -
     from pathlib import Path
 
     from django.core.management import call_command
-    from django.db import connection
 
     from otdel.activities.models import Call
-    from otdel.people.models import Team
     from otdel.telephony.management.commands.asterisk_import_cdr import default_jobs
 
     jobs = jobs or default_jobs()
-    team = Team.objects.get(name="Bench")
-    now = team.created_at
     result: dict[str, Any] = {"rows": rows, "jobs": jobs, "history": history}
-    _clean_up(team.pk)
-    with connection.cursor() as cur:
-        cur.execute(
-            "CREATE TABLE bench_clock_backup AS SELECT id, activity_clock_at, return_warned_at"
-            " FROM clients_client WHERE team_id = %s",
-            [team.pk],
-        )
-    try:
-        past = _records(history, start=now - dt.timedelta(days=30), seed=7, prefix="h")
-        from otdel.telephony.management.commands.asterisk_import_cdr import BATCH
-
-        _ingest(past, BATCH, jobs)
-        with connection.cursor() as cur:
-            cur.execute("ANALYZE activities_call")
+    with _with_history(history, jobs) as (_, now):
         records = _records(rows, start=now, seed=11, prefix="b")
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "Master.csv"
@@ -324,6 +321,4 @@ def bench_cdr_file(rows: int, history: int = 200_000, jobs: int | None = None) -
             stored=Call.objects.filter(source=SOURCE, external_id__startswith="1796").count(),
             report=report.getvalue().strip().splitlines()[-1],
         )
-    finally:
-        _clean_up(team.pk)
     return result
