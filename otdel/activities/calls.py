@@ -81,8 +81,9 @@ class _Match:
     owner_id: int | None
 
 
-def _match_numbers(numbers: set[str]) -> dict[str, list[_Match]]:
-    """Every live client contact with one of these numbers (one query)."""
+def match_numbers(numbers: set[str]) -> dict[str, list[_Match]]:
+    """Every live client contact with one of these numbers, lowest client id first (one
+    query)."""
     found: dict[str, list[_Match]] = {}
     rows = (
         ContactPhone.objects.filter(e164__in=numbers, client__merged_into__isnull=True)
@@ -133,7 +134,7 @@ def record_calls(records: Iterable[CallRecord]) -> IngestResult:
         )
     }
     typed = typed_numbers(fresh)
-    matches = _match_numbers({e164 for e164, _ in typed.values() if e164})
+    matches = match_numbers({e164 for e164, _ in typed.values() if e164})
     # Unchecked numbers that match no contact are checked now (an invalid one is kept as typed).
     numbers = {
         r.external_id: e164 if checked or e164 in matches else e164_or_blank(e164)

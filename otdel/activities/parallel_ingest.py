@@ -26,9 +26,8 @@ from itertools import islice
 from django.db import connection, connections
 
 from otdel.activities import ingest_sql, verdicts_sql
-from otdel.activities.calls import IngestResult, record_calls
+from otdel.activities.calls import IngestResult, match_numbers, record_calls
 from otdel.activities.models import CallDirection
-from otdel.clients.models import ContactPhone
 from otdel.telephony.records import CallRecord
 
 # Chunks handed out before the oldest is waited for: the next chunk is routed while the
@@ -53,17 +52,11 @@ class _Router:
         if unseen:
             # The lowest client id per number: the matching's choice but for a number shared
             # by clients (rare; the locks cover it).
-            lowest: dict[str, int] = {}
-            rows = ContactPhone.objects.filter(
-                e164__in=unseen, client__merged_into__isnull=True
-            ).values_list("e164", "client_id")
-            for e164, client_id in rows:
-                lowest[e164] = min(client_id, lowest.get(e164, client_id))
+            found = match_numbers(unseen)
             for e164 in unseen:
-                client = lowest.get(e164)
                 self.partition_of[e164] = (
-                    verdicts_sql.client_partition(client)
-                    if client is not None
+                    verdicts_sql.client_partition(found[e164][0].client_id)
+                    if e164 in found
                     else _partition_of_text(e164)
                 )
         internal = CallDirection.INTERNAL
